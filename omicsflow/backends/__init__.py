@@ -1,0 +1,1 @@
+"""Backends: where an attempt's pipeline actually runs."""

@@ -1,0 +1,1 @@
+"""Report stores: where reports come from and where terminal failures are written."""
