@@ -46,7 +46,8 @@ class AttemptIdentity:
     def token(self) -> str:
         """Deterministic, platform-safe name/token for this attempt (≤ 128 chars)."""
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.report_id)[:60]
-        return f"omicsflow-{self.service[:30]}-{safe}-g{self.generation}-a{self.attempt}-s{self.seq}"
+        suffix = f"g{self.generation}-a{self.attempt}-s{self.seq}"
+        return f"omicsflow-{self.service[:30]}-{safe}-{suffix}"
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,32 @@
 A store is watched for reports whose status is "Data Ready": a report entering that set is
 an ADDED event, a report leaving it is REMOVED. Stores may re-emit ADDED for every matching
 report at any time (Firestore does on reconnect); intake's dedup makes that harmless.
+A change to a report that keeps it in the set (another field edited while it stays
+"Data Ready") is not an event: the work it asks for has not changed, and intake reads the
+current document when it acts on a report anyway.
 """
 
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from omicsflow.errors import PermanentError
+
 DATA_READY = "Data Ready"
 FAILED = "Failed"
+
+
+def new_report_id() -> str:
+    """The id `create` gives a report when the caller has none (the CLI's `reports add`)."""
+    return f"rpt-{uuid.uuid4().hex[:12]}"
+
+
+class ReportExistsError(PermanentError):
+    """`create` was given the id of a report that already exists."""
 
 
 class ChangeKind(str, enum.Enum):
@@ -60,7 +75,21 @@ class ReportStore(Protocol):
         store cannot be reached, StoreWriteError for any other failed write."""
         ...
 
-    def set_status(self, report_id: str, status: str, fields: Mapping[str, Any] | None = None) -> None:
+    def create(
+        self,
+        report_id: str | None,
+        service: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        status: str = DATA_READY,
+    ) -> str:
+        """Create a report (the CLI `reports add`, tests) and return its id; a generated
+        `rpt-<12 hex>` when `report_id` is None. Raises ReportExistsError for a taken id."""
+        ...
+
+    def set_status(
+        self, report_id: str, status: str, fields: Mapping[str, Any] | None = None
+    ) -> None:
         """Set a report's status (operator tools, tests, the local CLI)."""
         ...
 

@@ -1,0 +1,52 @@
+"""`classify(evidence)`: lookup, then rules in registry order, then the fallback.
+
+Pure and deterministic: no I/O, no clock, no randomness. It never raises: text is bounded
+before scanning (see `classifiers.rules.base`: head 4 KiB + tail 12 KiB of each field, at most
+16 tasks), regexes are precompiled and free of nested quantifiers, and any unexpected error in
+a rule is contained to that rule.
+"""
+
+from __future__ import annotations
+
+from classifiers.evidence import Evidence
+from classifiers.lookup import ambiguous_hint, lookup
+from classifiers.rules.base import EvidenceView
+from classifiers.rules.registry import FALLBACK, RULES
+from classifiers.taxonomy import Classification, ClassifiedBy, Owner
+
+
+def classify(evidence: Evidence) -> Classification:
+    """Who must fix this failure, what went wrong and what to do."""
+    try:
+        found = lookup(evidence)
+        if found is not None:
+            return found
+        view = EvidenceView.of(evidence)
+        for rule in RULES:
+            try:
+                found = rule.apply(view)
+            except Exception:  # a broken rule must not block a status write
+                continue
+            if found is not None:
+                return found
+        hint = ambiguous_hint(evidence)
+        if hint is not None:
+            return hint
+        result = FALLBACK.apply(view)
+        if result is not None:
+            return result
+    except Exception:
+        pass
+    return _last_resort()
+
+
+def _last_resort() -> Classification:
+    # Reached only if the classifier itself is broken; still a valid, honest answer.
+    return Classification(
+        owner=Owner.AMBIGUOUS,
+        category="unclassified",
+        summary="The failure could not be classified automatically.",
+        action="Read the run's evidence and decide who fixes it.",
+        classified_by=ClassifiedBy.RULES,
+        rule="fallback.internal_error",
+    )

@@ -1,0 +1,146 @@
+"""`omicsflow serve`: one process that serves the attempt deployment, runs intake, the outbox
+drain and recovery, and (when PREFECT_API_URL is unset) an embedded Prefect server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from deployments.prefect_server import EmbeddedPrefectServer
+from omicsflow.cli.context import write_serve_file
+from omicsflow.runtime import Runtime
+from omicsflow.settings import Settings, get_settings
+
+log = logging.getLogger("omicsflow.serve")
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+def demo_environment(settings_home: str | None) -> None:
+    """`--demo`: the example services, the local report store, a home under the cwd."""
+    os.environ["OMICSFLOW_SERVICES"] = str(EXAMPLES_DIR / "services.toml")
+    os.environ["OMICSFLOW_REPORT_STORE"] = "local"
+    if settings_home:
+        os.environ["OMICSFLOW_HOME"] = settings_home
+    get_settings.cache_clear()
+
+
+def ensure_prefect_objects(settings: Settings) -> None:
+    from prefect.client.orchestration import get_client
+
+    from tasks.pipeline_tasks import LOCAL_PIPELINES_LIMIT
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(
+            LOCAL_PIPELINES_LIMIT, settings.effective_max_workers
+        )
+
+
+def sweep_scratch(rt: Runtime) -> None:
+    from omicsflow.sandbox.runner import PipelineRunner
+
+    running = {str(r.id) for r in rt.ledger.list_runs(state="running", limit=100000)}
+    removed = PipelineRunner(rt.settings.scratch_dir).sweep_orphans(running)
+    if removed:
+        log.info("swept %d orphaned scratch dirs", len(removed))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def serve(demo: bool = False, port: int | None = None, home: str | None = None) -> int:
+    if demo:
+        demo_environment(home)
+    elif home:
+        os.environ["OMICSFLOW_HOME"] = home
+        get_settings.cache_clear()
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    server: EmbeddedPrefectServer | None = None
+    if not os.environ.get("PREFECT_API_URL"):
+        server = EmbeddedPrefectServer(settings.home, port or settings.prefect_port)
+        log.info("starting the embedded Prefect server on %s", server.ui_url)
+        server.start()
+        os.environ["PREFECT_API_URL"] = server.api_url
+    # Flow-run processes inherit the environment: pin what they must agree on.
+    os.environ["OMICSFLOW_HOME"] = str(settings.home)
+    os.environ["PREFECT_RUNNER_POLL_FREQUENCY"] = str(max(1, int(settings.runner_poll_seconds)))
+    write_serve_file(
+        settings.home,
+        {
+            "PREFECT_API_URL": os.environ["PREFECT_API_URL"],
+            "OMICSFLOW_SERVICES": str(settings.services or ""),
+            "OMICSFLOW_REPORT_STORE": settings.report_store,
+            "OMICSFLOW_DATABASE_URL": settings.ledger_url,
+        },
+    )
+
+    # Prefect reads its settings once, at import, and threads do not inherit a
+    # temporary_settings context: the environment above must be final before that import.
+    if "prefect" in sys.modules:
+        raise RuntimeError("internal: Prefect was imported before serve configured it")
+    return _serve(settings, server)
+
+
+def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
+    from prefect.runner import Runner
+
+    from deployments.intake_loop import IntakeLoop
+    from deployments.maintenance import Maintenance
+    from flows.attempt import attempt_flow
+    from omicsflow.runtime import get_runtime
+
+    loop: IntakeLoop | None = None
+    maintenance: Maintenance | None = None
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        rt = get_runtime()
+        ensure_prefect_objects(settings)
+        sweep_scratch(rt)
+        runner = Runner(
+            name="omicsflow",
+            limit=settings.runner_limit,
+            query_seconds=settings.runner_poll_seconds,
+            prefetch_seconds=10,
+            pause_on_shutdown=False,
+        )
+        runner.add_flow(attempt_flow, name="attempt", tags=["omicsflow"])
+        resumed = threading.Event()
+        resumed.set()
+        maintenance = Maintenance(rt, resumed)
+        maintenance.start()
+        loop = IntakeLoop(rt.store, rt.ledger, rt.services, resumed)
+        loop.start()
+        if server is not None:
+            log.info("Prefect UI: %s", server.ui_url)
+        log.info(
+            "omicsflow serving: store=%s services=%s max_workers=%d sandbox=%s",
+            settings.report_store,
+            settings.services,
+            settings.effective_max_workers,
+            "on" if settings.sandbox_enabled else "off",
+        )
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, _Stop):
+        log.info("stopping")
+    finally:
+        if loop is not None:
+            loop.stop()
+        if maintenance is not None:
+            maintenance.stop()
+        if server is not None:
+            server.stop()
+    return 0
+
+

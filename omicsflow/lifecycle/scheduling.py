@@ -1,0 +1,101 @@
+"""Attempt flow runs in Prefect: created idempotently, cancelled, started early."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Scheduled
+
+from ledger.models import Run
+
+ATTEMPT_FLOW = "omicsflow-attempt"
+ATTEMPT_DEPLOYMENT = "attempt"
+FINAL_TYPES = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+
+
+def idempotency_key(run: Run) -> str:
+    """Unique per flow (not per deployment), so the deployment name is part of the key."""
+    return f"{ATTEMPT_DEPLOYMENT}:{run.report_id}:{run.generation}:{run.attempt}:{run.seq}"
+
+
+def flow_run_name(run: Run) -> str:
+    return f"{run.service}·{run.report_id}·g{run.generation}a{run.attempt}" + (
+        f"s{run.seq}" if run.seq else ""
+    )
+
+
+class FlowRuns:
+    """A thin, synchronous wrapper over the Prefect API for attempt flow runs."""
+
+    def __init__(self, client: SyncPrefectClient | None = None) -> None:
+        self._client = client
+        self._deployment_id: uuid.UUID | None = None
+
+    @property
+    def client(self) -> SyncPrefectClient:
+        if self._client is None:
+            self._client = get_client(sync_client=True)
+            self._client.__enter__()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.__exit__(None, None, None)
+            self._client = None
+
+    def deployment_id(self) -> uuid.UUID:
+        if self._deployment_id is None:
+            dep = self.client.read_deployment_by_name(f"{ATTEMPT_FLOW}/{ATTEMPT_DEPLOYMENT}")
+            self._deployment_id = dep.id
+        return self._deployment_id
+
+    def create(self, run: Run) -> str:
+        """Create (or find, by idempotency key) the flow run of a ledger row."""
+        assert run.id is not None
+        when = run.scheduled_run_at
+        state = Scheduled(scheduled_time=max(when, datetime.now(UTC)) if when else None)
+        fr = self.client.create_flow_run_from_deployment(
+            self.deployment_id(),
+            parameters={"run_id": run.id},
+            state=state,
+            name=flow_run_name(run),
+            tags=[f"service:{run.service}", f"backend:{run.backend}", f"doc:{run.report_id}"],
+            idempotency_key=idempotency_key(run),
+        )
+        return str(fr.id)
+
+    def state_type(self, flow_run_id: str) -> StateType | None:
+        try:
+            fr = self.client.read_flow_run(uuid.UUID(flow_run_id))
+        except ObjectNotFound:
+            return None
+        return fr.state.type if fr.state else None
+
+    def cancel_scheduled(self, flow_run_id: str, message: str) -> None:
+        """End a flow run that has not started (a withdrawn or cancelled row)."""
+        try:
+            fr = self.client.read_flow_run(uuid.UUID(flow_run_id))
+        except ObjectNotFound:
+            return
+        if fr.state is not None and fr.state.type in FINAL_TYPES:
+            return
+        self.client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelled(message=message), force=True)
+
+    def request_cancel(self, flow_run_id: str, message: str) -> None:
+        """Ask the runner to stop a running flow (same as the UI's Cancel)."""
+        from prefect.states import Cancelling
+
+        try:
+            fr = self.client.read_flow_run(uuid.UUID(flow_run_id))
+        except ObjectNotFound:
+            return
+        if fr.state is None or fr.state.type in FINAL_TYPES:
+            return
+        if fr.state.type is StateType.RUNNING:
+            self.client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelling(message=message), force=True)
+        else:
+            self.client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelled(message=message), force=True)

@@ -1,0 +1,44 @@
+"""Prefect tasks that write the ledger: one side effect each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import task
+
+from classifiers.evidence import Evidence
+from classifiers.taxonomy import Classification
+from omicsflow.runtime import get_runtime
+
+
+@task(name="claim-run", retries=0)
+def claim_run(run_id: int, flow_run_id: str | None) -> bool:
+    """Move the row to running; False when it is no longer waiting (withdrawn, cancelled)."""
+    return get_runtime().ledger.claim(run_id, flow_run_id, datetime.now(UTC))
+
+
+@task(name="record-failure")
+def record_failure(run_id: int, evidence: Evidence, classification: Classification) -> None:
+    """Keep each evidence field apart; set the classification unless one is already there."""
+    ledger = get_runtime().ledger
+    row = ledger.get(run_id)
+    values: dict[str, object] = {
+        "exit_code": evidence.exit_code,
+        "ev_failure_reason": evidence.failure_reason,
+        "ev_status_message": evidence.status_message,
+        "ev_error_message": evidence.error_message,
+        "ev_error_report": evidence.error_report,
+        "ev_tasks": [t.model_dump() for t in evidence.tasks] or None,
+        "ev_log_tail": evidence.log_tail,
+        "ev_elapsed_seconds": evidence.elapsed_seconds,
+    }
+    if row is not None and not row.classified_by:
+        values.update(classification.as_record())
+    ledger.update_fields(run_id, **values)
+
+
+@task(name="record-exit")
+def record_exit(run_id: int, exit_code: int, elapsed_seconds: float) -> None:
+    get_runtime().ledger.update_fields(
+        run_id, exit_code=exit_code, ev_elapsed_seconds=elapsed_seconds
+    )
