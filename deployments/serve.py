@@ -34,11 +34,9 @@ def demo_environment(settings_home: str | None) -> None:
 def ensure_prefect_objects(settings: Settings) -> None:
     from prefect.client.orchestration import get_client
 
-    from tasks.pipeline_tasks import LOCAL_PIPELINES_LIMIT
-
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(
-            LOCAL_PIPELINES_LIMIT, settings.effective_max_workers
+            settings.local_pipelines_limit, settings.effective_max_workers
         )
 
 
@@ -115,7 +113,7 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
             prefetch_seconds=10,
             pause_on_shutdown=False,
         )
-        runner.add_flow(attempt_flow, name="attempt", tags=["omicsflow"])
+        runner.add_flow(attempt_flow, name=settings.attempt_deployment, tags=["omicsflow"])
         resumed = threading.Event()
         resumed.set()
         maintenance = Maintenance(rt, resumed)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     report_store: Literal["local", "firestore"] = "local"
     services: Path | None = Field(default=None, description="Path of the services TOML file.")
     firestore_collection: str = "reports"
+    # Names this installation's Prefect objects, so two installations (or test runs) can
+    # share one Prefect server without picking up each other's flow runs.
+    instance: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
 
     # Local pipelines.
     max_workers: int = Field(default=2, ge=1, le=64)
@@ -62,6 +65,14 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Per-report base and user-data dirs live here (the 'patient base')."""
         return self.home / "data"
+
+    @property
+    def attempt_deployment(self) -> str:
+        return "attempt" if self.instance == "default" else f"attempt-{self.instance}"
+
+    @property
+    def local_pipelines_limit(self) -> str:
+        return "omicsflow-local-pipelines" + ("" if self.instance == "default" else f"-{self.instance}")
 
     @property
     def effective_max_workers(self) -> int:

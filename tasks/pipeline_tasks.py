@@ -10,9 +10,6 @@ from omicsflow.lifecycle.local_exec import run_local
 from omicsflow.runtime import get_runtime
 from omicsflow.sandbox.spec import PipelineResult
 
-LOCAL_PIPELINES_LIMIT = "omicsflow-local-pipelines"
-
-
 @task(name="run-local-pipeline")
 def run_local_pipeline(run_id: int) -> PipelineResult:
     rt = get_runtime()
@@ -23,5 +20,5 @@ def run_local_pipeline(run_id: int) -> PipelineResult:
     if svc is None:
         raise ConfigError(f"service {run.service!r} is no longer in {rt.services.path}")
     # strict=True: a missing limit must fail loudly, not silently run unbounded.
-    with concurrency(LOCAL_PIPELINES_LIMIT, occupy=1, strict=True):
+    with concurrency(rt.settings.local_pipelines_limit, occupy=1, strict=True):
         return run_local(rt.settings, rt.ledger, svc, run)

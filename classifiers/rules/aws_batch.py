@@ -93,11 +93,10 @@ def _pull_failed(view: EvidenceView) -> Classification | None:
     failure that says neither -> ambiguous. A full disk during the pull is matched earlier
     by `os.disk_full`.
     """
-    text = view.text
-    head = first_match(_PULL, text)
+    head = first_match(_PULL, view)
     if head is None:
         return None
-    infra = first_match(_PULL_INFRA, text)
+    infra = first_match(_PULL_INFRA, view)
     if infra is not None:
         return make(
             "container.pull_failed.infrastructure", _P, "container_pull_failed",
@@ -108,7 +107,7 @@ def _pull_failed(view: EvidenceView) -> Classification | None:
             "registry), then retry.",
             infra,
         )
-    image = first_match(_PULL_IMAGE, text)
+    image = first_match(_PULL_IMAGE, view)
     if image is not None:
         return make(
             "container.pull_failed.image", _B, "container_image_unavailable",
@@ -163,11 +162,10 @@ def _start_failed(view: EvidenceView) -> Classification | None:
     the failure is the host's logging driver or network (CloudWatch unreachable), it is the
     platform's.
     """
-    text = view.text
-    head = first_match(_START, text)
+    head = first_match(_START, view)
     if head is None:
         return None
-    infra = first_match(_START_INFRA, text)
+    infra = first_match(_START_INFRA, view)
     if infra is not None:
         return make(
             "container.start_failed.infrastructure", _P, "container_runtime_error",

@@ -26,7 +26,9 @@ _CONFIG = rx(
     r"batch-len",
     r"must have all lower case characters",
     r"has already been submitted",
-    r"configuration|\.ini\b|--\w",
+    r"configuration",
+    r"\.ini\b",
+    r"--\w",
 )
 
 
@@ -35,7 +37,7 @@ def _input_error(view: EvidenceView) -> Classification | None:
     (bioinformatician), or unknown from the evidence (ambiguous)."""
     if view.platform is not Platform.BLAST or 1 not in view.exit_codes:
         return None
-    q = first_match(_QUERY, view.text)
+    q = first_match(_QUERY, view)
     if q is not None:
         return make(
             "blast.input_error.query", _L, "input_invalid",
@@ -44,7 +46,7 @@ def _input_error(view: EvidenceView) -> Classification | None:
             "resubmit.",
             q,
         )
-    c = first_match(_CONFIG, view.text)
+    c = first_match(_CONFIG, view)
     if c is not None:
         return make(
             "blast.input_error.config", _B, "parameters_invalid",

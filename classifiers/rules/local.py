@@ -209,11 +209,16 @@ TIMEOUT_124 = PatternRule(
 
 # --- Missing files -------------------------------------------------------------------------
 
-_MISSING = re.compile(
-    r"No such file or directory|NoSuchFileException|FileNotFoundException|NoSuchKey"
-    r"|(?:does not exist|is not readable or does not exist)\b|Cannot access input file"
-    r"|Can't open (?:file|input)|Unable to read file|Unable to read script: .{0,300}-- cause:",
-    re.IGNORECASE,
+_MISSING = rx(
+    r"No such file or directory",
+    r"NoSuchFileException",
+    r"FileNotFoundException",
+    r"NoSuchKey",
+    r"does not exist\b",
+    r"Cannot access input file",
+    r"Can't open (?:file|input)",
+    r"Unable to read file",
+    r"Unable to read script: .{0,300}-- cause:",
 )
 # Sequencing reads and sample sheets come from the lab.
 _SAMPLE_DATA = re.compile(
@@ -243,7 +248,7 @@ def _missing_file(view: EvidenceView) -> Classification | None:
     Other missing paths (work-dir intermediates, outputs) are left to later rules.
     """
     text = view.text
-    for n, m in enumerate(_MISSING.finditer(text)):
+    for n, m in enumerate(_MISSING.finditer(view)):
         if n >= 8:  # a log full of missing-file lines says nothing more after a few
             break
         line = line_around(text, m.start(), m.end())

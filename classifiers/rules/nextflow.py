@@ -148,7 +148,7 @@ def _params(view: EvidenceView) -> Classification | None:
     (paths to references, options the launcher sets, unknown parameters) -> bioinformatician
     `parameters_invalid`, since the service's parameters are set by its maintainer.
     """
-    head = first_match(_PARAMS, view.text)
+    head = first_match(_PARAMS, view)
     if head is None:
         return None
     m = _PARAMS_INPUT.search(view.text)
@@ -224,8 +224,20 @@ TOOL_EXCEPTION = PatternRule(
     pattern=rx(
         r"Traceback \(most recent call last\)",
         r"Exception in thread \"main\"",
-        r"^\s*(?:KeyError|ValueError|IndexError|TypeError|AttributeError|"
-        r"ZeroDivisionError|AssertionError|RuntimeError): ",
+        # One alternative per exception name, so each has a literal for the prefilter.
+        *(
+            rf"^\s*{name}: "
+            for name in (
+                "KeyError",
+                "ValueError",
+                "IndexError",
+                "TypeError",
+                "AttributeError",
+                "ZeroDivisionError",
+                "AssertionError",
+                "RuntimeError",
+            )
+        ),
         r"^\s*Error in [\w.$]{1,60}\(",
         flags=re.MULTILINE,
     ),
@@ -246,7 +258,7 @@ def _task_failed(view: EvidenceView) -> Classification | None:
     failed"; the cause is in the task's Command error. Honest answer: ambiguous
     `task_failed`, naming the step and exit status so a person can look.
     """
-    m = _TASK_EXIT.search(view.text)
+    m = _TASK_EXIT.search(view)
     if m is None:
         return None
     status = next(g for g in m.groups() if g is not None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from omicsflow.domain.states import RunState, blocks_new_run
+from omicsflow.domain.states import RunState, blocks_new_run, is_active
 from omicsflow.services import ServiceConfig
 
 MAX_REPORT_ID_LENGTH = 256
@@ -90,7 +90,13 @@ def decide_intake(
     checked = validate_document(report_id, doc, services)
     if isinstance(checked, Reject):
         return checked
-    blocking = [r.state for r in existing if blocks_new_run(r.state)]
+    # `existing` lists the report's rows oldest first (the ledger's id order). A row that
+    # handed over to a successor (failed_retrying, temp_failed, failed_sync) is history once
+    # the successor exists: the newest row is the report's state, plus any active row.
+    current = [r.state for r in existing if is_active(r.state)]
+    if existing:
+        current.append(existing[-1].state)
+    blocking = [s for s in current if blocks_new_run(s)]
     if blocking:
         return Ignore(f"report already has a {blocking[0].value} run")
     # Only finished-and-failed rows remain: resetting the store to Data Ready is a manual

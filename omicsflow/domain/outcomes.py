@@ -24,6 +24,10 @@ def local_outcome_kind(result: PipelineResult, policy: ServicePolicy) -> Outcome
         return OutcomeKind.CANCELLED
     if result.exit_code == 0 and not result.timed_out:
         return OutcomeKind.SUCCEEDED
+    if result.timed_out:
+        # Our timeout's kill (exit 124) is a failure even when a service uses 124 as its
+        # temp-fail code: temp fails retry without bound and consume no retry.
+        return OutcomeKind.FAILED
     if policy.temp_fail_exit_code is not None and result.exit_code == policy.temp_fail_exit_code:
         return OutcomeKind.TEMP_FAILED
     return OutcomeKind.FAILED

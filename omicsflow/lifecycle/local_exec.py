@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
 from pathlib import Path
 
 from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.domain.states import RunState
-from omicsflow.sandbox.runner import PipelineRunner
+from omicsflow.sandbox.runner import PipelineRunner, kill_process_group
 from omicsflow.sandbox.spec import PipelineResult, PipelineSpec
 from omicsflow.services import ServiceConfig
 from omicsflow.settings import Settings
 
 log = logging.getLogger(__name__)
+
+PARENT_CHECK_SECONDS = 1.0
 
 
 def report_dirs(settings: Settings, report_id: str) -> tuple[Path, Path]:
@@ -46,6 +50,7 @@ def build_spec(settings: Settings, svc: ServiceConfig, run: Run) -> PipelineSpec
             **svc.environment,
             "OMICSFLOW_REPORT_ID": run.report_id,
             "OMICSFLOW_ATTEMPT": str(run.attempt),
+            "OMICSFLOW_RUN_ID": str(run.id),
         },
         write_whitelist=svc.sandbox_write_whitelist,
         log_path=log_path_for(settings, run),
@@ -63,11 +68,28 @@ def run_local(settings: Settings, ledger: Ledger, svc: ServiceConfig, run: Run) 
     runner = PipelineRunner(settings.scratch_dir, sandbox=settings.sandbox_enabled, bwrap=settings.bwrap)
     cancel = threading.Event()
     done = threading.Event()
+    started: dict[str, int] = {}
+    parent = os.getppid()
+
+    def on_start(pgid: int) -> None:
+        started["pgid"] = pgid
+        ledger.update_fields(run_id, pgid=pgid)
 
     def watch() -> None:
         # The heartbeat tells recovery this process is alive; the re-read notices a cancel
         # made by another process (CLI, UI hook) and stops the pipeline here too.
-        while not done.wait(settings.heartbeat_seconds):
+        next_beat = time.monotonic() + settings.heartbeat_seconds
+        while not done.wait(PARENT_CHECK_SECONDS):
+            if os.getppid() != parent:
+                # The runner (serve) died. Nobody could cancel or report this attempt any more:
+                # stop the pipeline and leave the row running for recovery to retry.
+                log.error("runner process died; stopping run %s for recovery", run_id)
+                if "pgid" in started:
+                    kill_process_group(started["pgid"], grace_seconds=2)
+                os._exit(70)
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + settings.heartbeat_seconds
             try:
                 ledger.heartbeat(run_id)
                 row = ledger.get(run_id)
@@ -85,7 +107,7 @@ def run_local(settings: Settings, ledger: Ledger, svc: ServiceConfig, run: Run) 
         return runner.run(
             spec,
             run_key=str(run_id),
-            on_start=lambda pgid: ledger.update_fields(run_id, pgid=pgid),
+            on_start=on_start,
             cancel_event=cancel,
         )
     finally:

@@ -13,13 +13,12 @@ from prefect.states import Cancelled, Scheduled
 from ledger.models import Run
 
 ATTEMPT_FLOW = "omicsflow-attempt"
-ATTEMPT_DEPLOYMENT = "attempt"
 FINAL_TYPES = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
 
 
-def idempotency_key(run: Run) -> str:
+def idempotency_key(deployment: str, run: Run) -> str:
     """Unique per flow (not per deployment), so the deployment name is part of the key."""
-    return f"{ATTEMPT_DEPLOYMENT}:{run.report_id}:{run.generation}:{run.attempt}:{run.seq}"
+    return f"{deployment}:{run.report_id}:{run.generation}:{run.attempt}:{run.seq}"
 
 
 def flow_run_name(run: Run) -> str:
@@ -31,7 +30,10 @@ def flow_run_name(run: Run) -> str:
 class FlowRuns:
     """A thin, synchronous wrapper over the Prefect API for attempt flow runs."""
 
-    def __init__(self, client: SyncPrefectClient | None = None) -> None:
+    def __init__(self, client: SyncPrefectClient | None = None, deployment: str | None = None) -> None:
+        from omicsflow.settings import get_settings
+
+        self.deployment = deployment or get_settings().attempt_deployment
         self._client = client
         self._deployment_id: uuid.UUID | None = None
 
@@ -49,7 +51,7 @@ class FlowRuns:
 
     def deployment_id(self) -> uuid.UUID:
         if self._deployment_id is None:
-            dep = self.client.read_deployment_by_name(f"{ATTEMPT_FLOW}/{ATTEMPT_DEPLOYMENT}")
+            dep = self.client.read_deployment_by_name(f"{ATTEMPT_FLOW}/{self.deployment}")
             self._deployment_id = dep.id
         return self._deployment_id
 
@@ -64,7 +66,7 @@ class FlowRuns:
             state=state,
             name=flow_run_name(run),
             tags=[f"service:{run.service}", f"backend:{run.backend}", f"doc:{run.report_id}"],
-            idempotency_key=idempotency_key(run),
+            idempotency_key=idempotency_key(self.deployment, run),
         )
         return str(fr.id)
 

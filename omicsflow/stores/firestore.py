@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
@@ -372,12 +373,17 @@ class _FirestoreWatch:
             target=self._supervise, name="firestore-report-watch", daemon=True
         )
         self.subscriptions = 0  # how many times we subscribed (1 + re-subscriptions)
+        self._delivering = threading.local()  # set on the thread running our callbacks
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
+        # Called from a callback, joining would wait for the supervisor, which waits for the
+        # library's consumer thread, which is the caller: let the supervisor finish alone.
+        if getattr(self._delivering, "active", False):
+            return
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
 
@@ -403,7 +409,11 @@ class _FirestoreWatch:
             gwatch.unsubscribe()
             if self._stopped.is_set():
                 return
+            # Whatever ended it, the watch is down until the next subscription: to the
+            # listener that is unavailability; the library's error is kept as the cause.
             cause = sub.error
+            if isinstance(cause, grpc.RpcError):
+                cause = gexc.from_grpc_error(cause)  # "503 Socket closed", not a grpc repr
             self._report(
                 StoreUnavailableError(f"firestore watch stream ended: {cause or 'closed'}"),
                 cause=cause,
@@ -441,12 +451,18 @@ class _FirestoreWatch:
                 else:  # MODIFIED: still "Data Ready", not an event (module docstring)
                     self._known[report_id] = data
         sub.healthy.set()
-        for event in events:
-            try:
-                self._on_event(event)
-            except Exception as exc:
-                # A failing consumer must not kill the library's stream thread.
-                self._report(exc)
+        self._delivering.active = True
+        try:
+            for event in events:
+                if self._stopped.is_set():
+                    return
+                try:
+                    self._on_event(event)
+                except Exception as exc:
+                    # A failing consumer must not kill the library's stream thread.
+                    self._report(exc)
+        finally:
+            self._delivering.active = False
 
     def _report(self, error: BaseException, cause: BaseException | None = None) -> None:
         if cause is not None and error.__cause__ is None:

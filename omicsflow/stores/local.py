@@ -234,9 +234,12 @@ class _LocalWatch:
                     next_resync = time.monotonic() + self._resync_seconds
                 self._tail()
                 delay = self._poll_interval
-            except sa_exc.SQLAlchemyError as exc:
-                error = StoreUnavailableError("local report store: watch query failed")
-                error.__cause__ = exc
+            except Exception as exc:
+                # The watch must outlive any failure; report it and poll again, slower.
+                error: BaseException = exc
+                if isinstance(exc, sa_exc.SQLAlchemyError):
+                    error = StoreUnavailableError("local report store: watch query failed")
+                    error.__cause__ = exc
                 self._report(error)
                 delay = min(max(delay, self._poll_interval) * 2, _MAX_ERROR_BACKOFF)
             self._stopped.wait(delay)

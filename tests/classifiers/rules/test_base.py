@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from classifiers.evidence import Platform
 from classifiers.rules.base import (
@@ -12,8 +17,11 @@ from classifiers.rules.base import (
     MAX_TASKS,
     EvidenceView,
     PatternRule,
+    Rx,
     bound,
     clean_line,
+    literal_keyword,
+    rx,
 )
 from classifiers.taxonomy import Owner
 from tests.classifiers.conftest import ev
@@ -58,8 +66,8 @@ def _rule(**kw: object) -> PatternRule:
 
 
 def test_pattern_and_exit_code_both_required_unless_either() -> None:
-    both = _rule(pattern=re.compile("boom"), exit_codes=frozenset({3}))
-    either = _rule(pattern=re.compile("boom"), exit_codes=frozenset({3}), either=True)
+    both = _rule(pattern=rx("boom"), exit_codes=frozenset({3}))
+    either = _rule(pattern=rx("boom"), exit_codes=frozenset({3}), either=True)
     assert both.apply(EvidenceView.of(ev(log_tail="boom", exit_code=3))) is not None
     assert both.apply(EvidenceView.of(ev(log_tail="boom", exit_code=4))) is None
     assert either.apply(EvidenceView.of(ev(log_tail="boom", exit_code=4))) is not None
@@ -69,8 +77,8 @@ def test_pattern_and_exit_code_both_required_unless_either() -> None:
 
 def test_unless_and_platform_restrict_a_rule() -> None:
     rule = _rule(
-        pattern=re.compile("boom"),
-        unless=re.compile("benign"),
+        pattern=rx("boom"),
+        unless=rx("benign"),
         platforms=frozenset({Platform.BLAST}),
     )
     assert rule.apply(EvidenceView.of(ev(platform="blast", log_tail="boom"))) is not None
@@ -79,7 +87,70 @@ def test_unless_and_platform_restrict_a_rule() -> None:
 
 
 def test_summary_quotes_the_matched_line() -> None:
-    rule = _rule(pattern=re.compile("boom"))
+    rule = _rule(pattern=rx("boom"))
     out = rule.apply(EvidenceView.of(ev(log_tail="first\nthe boom line\nlast")))
     assert out is not None
     assert out.summary == 'S. Evidence: "the boom line"'
+
+
+@pytest.mark.parametrize(
+    ("alternative", "keyword"),
+    [
+        (r"Host EC2 \(instance i-[0-9a-f]{1,32}\) terminated", "host ec2 (instance i-"),
+        (r"line \d+:\s+\d+ Killed\s", " killed"),
+        (r"Exit Code:?\s*137\b", "exit code"),  # the optional ':' is not required
+        (r"fork: (?:retry: )?(?:Cannot allocate memory|x)", "fork: "),  # groups are skipped
+        (r"manifest for [^\n]{1,200} not found", "manifest for "),
+        (r"^\s*(?:KeyError|ValueError): ", None),  # nothing certain: no prefilter
+        (r"a|b", None),
+    ],
+)
+def test_literal_keyword(alternative: str, keyword: str | None) -> None:
+    assert literal_keyword(alternative) == keyword
+
+
+def _all_patterns() -> list[Rx]:
+    from classifiers.rules import aws_batch, elasticblast, local, nextflow
+
+    found: list[Rx] = []
+    for module in (aws_batch, elasticblast, local, nextflow):
+        for value in vars(module).values():
+            if isinstance(value, Rx):
+                found.append(value)
+            elif isinstance(value, PatternRule):
+                found.extend(p for p in (value.pattern, value.unless) if p is not None)
+    return found
+
+
+CORPUS_TEXTS = [
+    json.dumps(json.loads(line)["evidence"])
+    for path in sorted((Path(__file__).parents[1] / "corpus").glob("*.jsonl"))
+    for line in path.read_text().splitlines()
+]
+
+
+def test_prefilter_never_hides_a_match_on_the_corpus() -> None:
+    patterns = _all_patterns()
+    assert len(patterns) > 30
+    for raw in CORPUS_TEXTS:
+        view = EvidenceView.of(ev(**json.loads(raw)))
+        for p in patterns:
+            assert (p.regex.search(view.text) is not None) == (p.search(view) is not None), (
+                p.regex.pattern[:80],
+                raw[:80],
+            )
+
+
+# Includes the long s and the Kelvin sign: they match "s"/"k" under re.IGNORECASE, and the
+# prefilter must agree (it casefolds).
+@given(
+    st.text(
+        alphabet=st.sampled_from("KILLED killed Host EC2 ()-:\u017f\u212a\n137 fork space"),
+        max_size=80,
+    )
+)
+def test_prefilter_is_sound_on_random_text(text: str) -> None:
+    view = EvidenceView.of(ev(log_tail=text))
+    for p in _all_patterns():
+        if p.regex.search(view.text) is not None:
+            assert p.may_match(view), p.regex.pattern[:80]

@@ -140,7 +140,9 @@ def test_host_starvation_beats_sigkill() -> None:
 
 def test_temp_fail_beats_a_log_that_looks_like_missing_input() -> None:
     out = classify_fields(
-        exit_code=75, temp_fail_exit_code=75, log_tail="ls: S1_R1.fastq.gz: No such file or directory"
+        exit_code=75,
+        temp_fail_exit_code=75,
+        log_tail="ls: S1_R1.fastq.gz: No such file or directory",
     )
     assert out.category == "input_not_ready"
 

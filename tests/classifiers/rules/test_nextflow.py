@@ -40,7 +40,8 @@ POSITIVE: list[tuple[Rule, dict[str, Any], Owner, str]] = [
     # nf-core/rnaseq#887
     (
         nextflow.ENGINE_MISSING,
-        {"error_report": "Command error:\n  env: \u2018singularity\u2019: No such file or directory"},
+        {"error_report": "Command error:\n  env: \u2018singularity\u2019: No such file or "
+         "directory"},
         P,
         "container_engine_missing",
     ),

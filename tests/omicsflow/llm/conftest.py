@@ -63,4 +63,3 @@ def rules_ambiguous() -> Classification:
         classified_by=ClassifiedBy.RULES,
         rule="seqera:fallback",
     )
-

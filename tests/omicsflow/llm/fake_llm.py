@@ -267,7 +267,10 @@ class AnthropicWire(Wire):
             status=401,
             body={
                 "type": "error",
-                "error": {"type": "authentication_error", "message": f"invalid x-api-key {self.api_key}"},
+                "error": {
+                    "type": "authentication_error",
+                    "message": f"invalid x-api-key {self.api_key}",
+                },
             },
         )
 

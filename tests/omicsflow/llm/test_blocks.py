@@ -78,8 +78,14 @@ def prefect_api() -> Iterator[None]:
 @pytest.mark.integration
 def test_save_and_load_round_trip(prefect_api: None, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    save_llm_config("seqera", "anthropic", model_id="claude-test", api_key=KEY,
-                    base_url="https://llm-gw.example.org", timeout_seconds=12)
+    save_llm_config(
+        "seqera",
+        "anthropic",
+        model_id="claude-test",
+        api_key=KEY,
+        base_url="https://llm-gw.example.org",
+        timeout_seconds=12,
+    )
 
     config = load_llm_config("seqera")
 
@@ -100,7 +106,8 @@ def test_key_is_stored_obfuscated(prefect_api: None) -> None:
 
     with get_client(sync_client=True) as client:
         doc = client.read_block_document_by_name(
-            name=block_name("blast"), block_type_slug="omicsflow-llm-integration",
+            name=block_name("blast"),
+            block_type_slug="omicsflow-llm-integration",
             include_secrets=False,
         )
 
@@ -126,8 +133,7 @@ def test_missing_integration_loads_as_none_and_all_configs_load(prefect_api: Non
         for doc in client.read_block_documents():
             if doc.name == block_name("healthomics"):
                 client.delete_block_document(doc.id)
-    save_llm_config("seqera", "bedrock", model_id="anthropic.claude-test-v1:0",
-                    region="eu-west-1")
+    save_llm_config("seqera", "bedrock", model_id="anthropic.claude-test-v1:0", region="eu-west-1")
 
     assert load_llm_config("healthomics") is None
     configs = load_llm_configs()

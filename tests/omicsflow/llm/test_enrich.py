@@ -222,9 +222,10 @@ def test_with_retries_retries_transient_errors_with_growing_backoff() -> None:
     slept: list[float] = []
     call = _flaky([LLMTransientError("a"), LLMTransientError("b")])
 
-    assert with_retries(
-        call, provider="p", max_retries=2, backoff_seconds=1.0, sleep=slept.append
-    ) == "ok"
+    assert (
+        with_retries(call, provider="p", max_retries=2, backoff_seconds=1.0, sleep=slept.append)
+        == "ok"
+    )
     assert len(slept) == 2
     assert 1.0 <= slept[0] <= 1.1 and 2.0 <= slept[1] <= 2.2
 
@@ -234,12 +235,41 @@ def test_with_retries_gives_up_after_the_budget_and_never_retries_permanent() ->
     with pytest.raises(LLMTransientError):
         with_retries(
             _flaky([LLMTransientError(str(i)) for i in range(3)]),
-            provider="p", max_retries=1, backoff_seconds=0, sleep=slept.append,
+            provider="p",
+            max_retries=1,
+            backoff_seconds=0,
+            sleep=slept.append,
         )
     assert len(slept) == 1
     with pytest.raises(LLMPermanentError):
         with_retries(
             _flaky([LLMPermanentError("no")]),
-            provider="p", max_retries=5, backoff_seconds=0, sleep=slept.append,
+            provider="p",
+            max_retries=5,
+            backoff_seconds=0,
+            sleep=slept.append,
         )
     assert len(slept) == 1
+
+
+def test_end_to_end_with_the_deterministic_classifier(fake_llm: FakeLLMServer) -> None:
+    # The real classify() in front: a documented code stays with its owner whatever an
+    # injected status message makes the model say; generic codes may be resolved.
+    from classifiers.classify import classify
+
+    wire = OpenAIWire()
+    config = wire.config(fake_llm, integration=Platform.HEALTHOMICS)
+    documented = _healthomics(INJECTION)
+    deterministic = classify(documented)
+    assert deterministic.classified_by is ClassifiedBy.LOOKUP  # precondition: lookup decided
+    fake_llm.script(wire.ok(OBEYED), wire.ok(LLM_OOM_ANSWER))
+
+    assert enrich(documented, deterministic, config) is deterministic
+    generic = Evidence(
+        platform=Platform.HEALTHOMICS,
+        failure_reason="WORKFLOW_RUN_FAILED",
+        status_message="Task ALIGN exited with status 137",
+    )
+    resolved = enrich(generic, classify(generic), config)
+    assert resolved.owner is Owner.BIOINFORMATICIAN
+    assert resolved.classified_by is ClassifiedBy.LLM

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from classifiers.taxonomy import ClassifiedBy, Owner
+from classifiers.taxonomy import Classification, ClassifiedBy, Owner
 from omicsflow.llm.parse import llm_rule, parse_answer
 
 GOOD = {
@@ -19,7 +19,7 @@ GOOD = {
 }
 
 
-def _parse(text: str):  # type: ignore[no-untyped-def]
+def _parse(text: str) -> Classification | None:
     return parse_answer(text, provider="openai", model_id="gpt-test")
 
 
@@ -59,8 +59,17 @@ def test_surrounding_fences_and_whitespace_are_tolerated(text: str) -> None:
         # duplicate key: which owner was meant?
         json.dumps(GOOD)[:-1] + ', "owner": "platform"}',
     ],
-    ids=["empty", "null", "list", "list-of-one", "prefix", "two-objects", "fence-suffix",
-         "fence-prefix", "duplicate-key"],
+    ids=[
+        "empty",
+        "null",
+        "list",
+        "list-of-one",
+        "prefix",
+        "two-objects",
+        "fence-suffix",
+        "fence-prefix",
+        "duplicate-key",
+    ],
 )
 def test_anything_but_exactly_one_object_is_discarded(text: str) -> None:
     assert _parse(text) is None

@@ -95,8 +95,15 @@ def test_auth_failure_is_permanent_not_retried_and_keeps_the_key_out(
     assert isinstance(raised.value, PermanentError)
     assert len(fake_llm.requests) == 1  # a refused key is not retried
     assert enrich(seqera_evidence, rules_ambiguous, config) is rules_ambiguous
-    shown = [str(raised.value), repr(raised.value), repr(config), str(config), repr(provider),
-             str(config.describe()), caplog.text]
+    shown = [
+        str(raised.value),
+        repr(raised.value),
+        repr(config),
+        str(config),
+        repr(provider),
+        str(config.describe()),
+        caplog.text,
+    ]
     for secret in _secrets(wire):
         for text in shown:
             assert secret not in text
@@ -305,8 +312,10 @@ def test_keys_never_reach_logs_across_a_whole_session(
     caplog.set_level(logging.DEBUG)
     config = wire.config(fake_llm, max_retries=1)
     fake_llm.script(
-        wire.throttled(), wire.ok(LLM_OOM_ANSWER),  # retry path logs a warning
-        wire.server_error(), wire.server_error(),  # failure path logs the error
+        wire.throttled(),
+        wire.ok(LLM_OOM_ANSWER),  # retry path logs a warning
+        wire.server_error(),
+        wire.server_error(),  # failure path logs the error
         wire.ok("not json"),  # discard path logs the model
     )
     for _ in range(3):

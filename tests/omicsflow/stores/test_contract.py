@@ -8,10 +8,11 @@ resync, the Firestore outage) is at the end, under the store it concerns.
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, create_engine, text, update
 from sqlmodel import Session
 
 from omicsflow.errors import ReportNotFoundError, StoreUnavailableError
@@ -22,11 +23,12 @@ from omicsflow.stores.base import (
     ReportEvent,
     ReportExistsError,
     ReportStore,
+    Watch,
 )
 from omicsflow.stores.local import LocalReportStore
 from omicsflow.stores.local_tables import LocalReport
 from tests.omicsflow.stores.conftest import FIRESTORE_WRITE_TIMEOUT, Recorder, firestore_store
-from tests.support.firestore_emulator import FirestoreEmulator
+from tests.support.firestore_emulator import FirestoreEmulator, free_port
 
 ADDED, REMOVED = ChangeKind.ADDED, ChangeKind.REMOVED
 
@@ -195,6 +197,28 @@ def test_stopped_watch_delivers_nothing_more(store: ReportStore, recorder: Recor
     assert recorder.events.empty()
 
 
+def test_a_watch_can_stop_itself_from_its_callback(store: ReportStore) -> None:
+    handle: list[Watch] = []
+    handle_ready = threading.Event()
+    stop_took: list[float] = []
+
+    def stop_on_first_event(_event: ReportEvent) -> None:
+        if stop_took or not handle_ready.wait(5):
+            return
+        started = time.monotonic()
+        handle[0].stop()
+        stop_took.append(time.monotonic() - started)
+
+    store.create("r1", "svc")
+    handle.append(store.watch(stop_on_first_event))
+    handle_ready.set()
+    store.create("r2", "svc")  # in case r1 was delivered before the handle was stored
+    deadline = time.monotonic() + 10
+    while not stop_took and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling interval only; the condition is stop_took
+    assert stop_took and stop_took[0] < 0.5
+
+
 # -- local store ----------------------------------------------------------------------------
 
 
@@ -251,12 +275,25 @@ def test_local_changes_between_polls_coalesce_to_the_current_state(
         store.close()
 
 
+def test_local_watch_reports_database_errors_and_recovers(
+    sqlite_engine: Engine, recorder: Recorder
+) -> None:
+    store = LocalReportStore(sqlite_engine, poll_interval=0.05)
+    try:
+        live_watch(store, recorder)
+        with sqlite_engine.begin() as conn:  # the change log disappears under the watch
+            conn.execute(text("ALTER TABLE local_report_changes RENAME TO hidden_changes"))
+        assert isinstance(recorder.wait_error(), StoreUnavailableError)
+        with sqlite_engine.begin() as conn:
+            conn.execute(text("ALTER TABLE hidden_changes RENAME TO local_report_changes"))
+        store.create("r1", "svc")
+        recorder.wait_for(ADDED, "r1")
+    finally:
+        store.close()
+
+
 def test_local_check_connectivity_false_when_database_is_gone() -> None:
     # A PostgreSQL port nobody listens on: connection refused.
-    from sqlalchemy import create_engine
-
-    from tests.support.firestore_emulator import free_port
-
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
     store = LocalReportStore(engine)
     started = time.monotonic()

@@ -1,0 +1,3 @@
+from omicsflow.cli.main import main
+
+main()

@@ -1,0 +1,198 @@
+"""End to end through a real Prefect server, `omicsflow serve` and the local report store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from ledger.models import Run
+from omicsflow.stores.base import DATA_READY, FAILED
+from omicsflow.stores.local import LocalReportStore
+from tests.deployments.conftest import Deployment
+from tests.support.prefect_api import read_flow_run
+from tests.support.serve_process import REPO_ROOT, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _rows(dep: Deployment, report_id: str) -> list[Run]:
+    return dep.ledger.rows_for_report(report_id)
+
+
+def _states(dep: Deployment, report_id: str) -> list[str]:
+    return [r.state for r in _rows(dep, report_id)]
+
+
+def _final(dep: Deployment, report_id: str, state: str, timeout: float = 60) -> Run:
+    def done() -> Run | None:
+        rows = _rows(dep, report_id)
+        return rows[-1] if rows and rows[-1].state == state else None
+
+    try:
+        return wait_for(done, timeout, f"report {report_id} to reach {state}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nstates={_states(dep, report_id)}\n{dep.serve.log_tail()}") from None
+
+
+def _store(dep: Deployment) -> LocalReportStore:
+    return LocalReportStore(dep.ledger.engine)
+
+
+def _cli(dep: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omicsflow.cli", *args],
+        env=dep.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _host_processes_with(marker: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if marker.encode() in fh.read():
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def test_success_completes_in_ledger_and_prefect(omicsflow: Callable[..., Deployment]) -> None:
+    dep = omicsflow()
+    added = _cli(dep, "reports", "add", "--service", "behave", "--field", "mode=ok")
+    assert added.returncode == 0, added.stderr
+    report_id = added.stdout.strip()
+    row = _final(dep, report_id, "succeeded", timeout=30)
+    assert row.exit_code == 0 and row.attempt == 1 and row.flow_run_id
+    fr = read_flow_run(dep.env["PREFECT_API_URL"], row.flow_run_id)
+    assert fr.state is not None and fr.state.type.value == "COMPLETED"
+    assert f"doc:{report_id}" in fr.tags and "service:behave" in fr.tags
+    # Outputs came back from the sandbox scratch to the report's real user-data dir.
+    out = dep.home / "data" / "user" / report_id / "out" / "result.txt"
+    assert out.read_text() == f"result for {report_id}\n"
+    listed = _cli(dep, "runs", "list", "--report", report_id, "--json")
+    import json
+
+    (only,) = json.loads(listed.stdout)
+    for key in ("id", "report_id", "service", "generation", "attempt", "state", "scheduled_run_at",
+                "started_at", "finished_at", "exit_code", "error_type", "owner", "category",
+                "summary", "backend", "backend_run_id", "flow_run_id"):
+        assert key in only
+    assert only["state"] == "succeeded"
+    # A successful run leaves the report alone: downstream writes "Available", not us.
+    assert _store(dep).get(report_id)["status"] == DATA_READY
+
+
+def test_user_failure_retried_to_failed_permanent(omicsflow: Callable[..., Deployment]) -> None:
+    dep = omicsflow()
+    report_id = _store(dep).create(None, "behave", {"mode": "user_fail"})
+    row = _final(dep, report_id, "failed_permanent", timeout=90)
+    rows = _rows(dep, report_id)
+    assert [r.state for r in rows] == ["failed_retrying", "failed_permanent"]
+    assert [r.attempt for r in rows] == [1, 2]
+    assert row.owner == "lab" and row.error_type == "user" and row.classified_by == "rules"
+    doc = _store(dep).get(report_id)
+    assert doc["status"] == FAILED
+    assert doc["failureOwner"] == "lab" and doc["errorType"] == "user" and doc["attempts"] == 2
+    assert doc["failureSummary"] and doc["failureReason"] and doc["failedAt"]
+    fr = read_flow_run(dep.env["PREFECT_API_URL"], row.flow_run_id or "")
+    assert fr.state is not None and fr.state.name == "UserError"
+    first = read_flow_run(dep.env["PREFECT_API_URL"], rows[0].flow_run_id or "")
+    assert first.state is not None and first.state.name == "Retrying"
+
+
+def test_temp_fail_keeps_attempt_number(omicsflow: Callable[..., Deployment]) -> None:
+    dep = omicsflow()
+    report_id = _store(dep).create(None, "behave", {"mode": "temp_then_ok"})
+    wait_for(lambda: "temp_failed" in _states(dep, report_id), 60, "a temp_failed row")
+    (dep.control / f"{report_id}.ready").touch()
+    _final(dep, report_id, "succeeded", timeout=60)
+    rows = _rows(dep, report_id)
+    assert {r.attempt for r in rows} == {1}, "a temp fail must not consume a retry"
+    assert [r.seq for r in rows] == list(range(len(rows)))
+    assert all(r.state == "temp_failed" for r in rows[:-1])
+
+
+def test_system_error_retries_on_its_own_budget(omicsflow: Callable[..., Deployment]) -> None:
+    dep = omicsflow()
+    report_id = _store(dep).create(None, "behave", {"mode": "system_fail"})
+    row = _final(dep, report_id, "system_error", timeout=90)
+    rows = _rows(dep, report_id)
+    # max_system_retries = 1: one retry, both at attempt 1 (the lab's retries untouched).
+    assert [r.state for r in rows] == ["failed_retrying", "system_error"]
+    assert [r.attempt for r in rows] == [1, 1]
+    assert row.owner == "platform" and row.error_type == "system"
+    assert _store(dep).get(report_id)["errorType"] == "system"
+    fr = read_flow_run(dep.env["PREFECT_API_URL"], row.flow_run_id or "")
+    assert fr.state is not None and fr.state.name == "SystemError"
+
+
+def test_withdraw_cancels_cooling_run_without_writing_store(
+    omicsflow: Callable[..., Deployment],
+) -> None:
+    dep = omicsflow()
+    store = _store(dep)
+    report_id = store.create(None, "cooling", {"mode": "ok"})
+    row = wait_for(lambda: next(iter(_rows(dep, report_id)), None), 30, "the cooling row")
+    assert row.state == "waiting_cooldown"
+    wait_for(lambda: _rows(dep, report_id)[0].flow_run_id, 30, "its scheduled flow run")
+    store.set_status(report_id, "On Hold")
+    final = _final(dep, report_id, "failed_permanent", timeout=30)
+    assert final.reason == "Withdrawn from Firestore"
+    assert store.get(report_id)["status"] == "On Hold", "withdraw never writes the store back"
+    fr = wait_for(
+        lambda: (f := read_flow_run(dep.env["PREFECT_API_URL"], final.flow_run_id or ""))
+        and f.state and f.state.type.value == "CANCELLED" and f,
+        30, "the scheduled flow run to be cancelled",
+    )
+    assert fr
+
+
+def test_cli_cancel_kills_the_pipeline_and_its_children(
+    omicsflow: Callable[..., Deployment],
+) -> None:
+    dep = omicsflow()
+    report_id = _store(dep).create(None, "behave", {"mode": "block"})
+    marker = f"omicsflow-test-child-{report_id}"
+    wait_for(lambda: _host_processes_with(marker), 60, "the pipeline's child process")
+    row = _rows(dep, report_id)[0]
+    assert row.state == "running"
+    res = _cli(dep, "runs", "cancel", str(row.id))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "cancelled" in res.stdout
+    final = _final(dep, report_id, "cancelled", timeout=30)
+    doc = _store(dep).get(report_id)
+    assert doc["status"] == FAILED and doc["failureReason"] == "Cancelled by operator"
+    wait_for(lambda: not _host_processes_with(marker), 30, "no orphan child process")
+    fr = wait_for(
+        lambda: (f := read_flow_run(dep.env["PREFECT_API_URL"], final.flow_run_id or ""))
+        and f.state and f.state.is_final() and f,
+        60, "the flow run to end",
+    )
+    assert fr.state is not None and fr.state.type.value == "CANCELLED"
+    audit = dep.ledger.audit_entries()
+    assert any(a.command == "cancel" and a.result == "ok" and a.run_id == row.id for a in audit)
+
+
+def test_sigkill_of_serve_is_recovered(omicsflow: Callable[..., Deployment]) -> None:
+    dep = omicsflow()
+    report_id = _store(dep).create(None, "behave", {"mode": "block"})
+    marker = f"omicsflow-test-child-{report_id}"
+    wait_for(lambda: _host_processes_with(marker), 60, "the pipeline to start")
+    dep.serve.kill()
+    # The flow process notices its runner died and takes the pipeline down with it.
+    wait_for(lambda: not _host_processes_with(marker), 30, "the orphaned pipeline to stop")
+    assert _states(dep, report_id) == ["running"]
+    (dep.control / f"{report_id}.release").touch()
+    dep.restart()
+    row = _final(dep, report_id, "succeeded", timeout=90)
+    first = _rows(dep, report_id)[0]
+    assert first.state == "failed_retrying"
+    assert first.category == "orchestrator_process_lost" and first.owner == "platform"
+    assert row.attempt == 1, "a lost process is a platform failure: the lab's retries are kept"
