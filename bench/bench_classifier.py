@@ -36,8 +36,9 @@ def load() -> list[tuple[Evidence, str, str]]:
             if line.strip():
                 entry = json.loads(line)
                 exp = entry["expected"]
-                items.append((Evidence.model_validate(entry["evidence"]), exp["owner"],
-                              exp["category"]))
+                items.append(
+                    (Evidence.model_validate(entry["evidence"]), exp["owner"], exp["category"])
+                )
     return items
 
 
@@ -66,8 +67,7 @@ def hostile() -> list[Evidence]:
     junk = os.urandom(1_000_000).decode("latin-1")
     report = "INFO harmless line\n" * 60_000 + "Memory cgroup out of memory: Killed process 9"
     tasks = tuple(
-        TaskEvidence(name=f"t{i}", status="FAILED", status_message="x" * 20_000)
-        for i in range(500)
+        TaskEvidence(name=f"t{i}", status="FAILED", status_message="x" * 20_000) for i in range(500)
     )
     return [
         Evidence(error_report=junk, log_tail=junk, status_message=junk),
@@ -95,8 +95,9 @@ def main() -> int:
             if got.category == category:
                 exact[owner] += 1
         if (got.owner.value, got.category) != (owner, category):
-            misses.append(f"  expected {owner}/{category}, got {got.owner.value}/"
-                          f"{got.category} ({got.rule})")
+            misses.append(
+                f"  expected {owner}/{category}, got {got.owner.value}/{got.category} ({got.rule})"
+            )
 
     print(f"corpus: {len(corpus)} entries from {CORPUS_DIR.relative_to(ROOT)}")
     print(f"{'owner':<18}{'n':>4}{'owner ok':>10}{'owner+category ok':>20}")
@@ -105,8 +106,10 @@ def main() -> int:
         if n:
             print(f"{owner:<18}{n:>4}{owner_ok[owner] / n:>10.1%}{exact[owner] / n:>20.1%}")
     n_all = sum(total.values())
-    print(f"{'all':<18}{n_all:>4}{sum(owner_ok.values()) / n_all:>10.1%}"
-          f"{sum(exact.values()) / n_all:>20.1%}")
+    print(
+        f"{'all':<18}{n_all:>4}{sum(owner_ok.values()) / n_all:>10.1%}"
+        f"{sum(exact.values()) / n_all:>20.1%}"
+    )
     if misses:
         print("misses:")
         print("\n".join(misses))
@@ -115,15 +118,21 @@ def main() -> int:
     timings(evidences, 2)  # warm-up: first calls pay for imports and caches
     wall, cpu = timings(evidences, args.repeat)
     p99 = percentile(wall, 0.99)
-    print(f"latency on corpus ({len(wall)} calls), wall: p50 {percentile(wall, 0.5):.3f} ms, "
-          f"p99 {p99:.3f} ms, max {max(wall):.3f} ms, mean {statistics.fmean(wall):.3f} ms "
-          f"(goal p99 <= 1 ms: {'met' if p99 <= 1.0 else 'NOT met'})")
-    print(f"latency on corpus, thread CPU: p50 {percentile(cpu, 0.5):.3f} ms, "
-          f"p99 {percentile(cpu, 0.99):.3f} ms, max {max(cpu):.3f} ms")
+    print(
+        f"latency on corpus ({len(wall)} calls), wall: p50 {percentile(wall, 0.5):.3f} ms, "
+        f"p99 {p99:.3f} ms, max {max(wall):.3f} ms, mean {statistics.fmean(wall):.3f} ms "
+        f"(goal p99 <= 1 ms: {'met' if p99 <= 1.0 else 'NOT met'})"
+    )
+    print(
+        f"latency on corpus, thread CPU: p50 {percentile(cpu, 0.5):.3f} ms, "
+        f"p99 {percentile(cpu, 0.99):.3f} ms, max {max(cpu):.3f} ms"
+    )
     worst, worst_cpu = timings(hostile(), 5)
-    print(f"latency on hostile inputs (1 MB junk/reports, 500 tasks), wall: "
-          f"p50 {percentile(worst, 0.5):.3f} ms, max {max(worst):.3f} ms; "
-          f"thread CPU max {max(worst_cpu):.3f} ms")
+    print(
+        f"latency on hostile inputs (1 MB junk/reports, 500 tasks), wall: "
+        f"p50 {percentile(worst, 0.5):.3f} ms, max {max(worst):.3f} ms; "
+        f"thread CPU max {max(worst_cpu):.3f} ms"
+    )
     return 0
 
 

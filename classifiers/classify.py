@@ -1,9 +1,14 @@
 """`classify(evidence)`: lookup, then rules in registry order, then the fallback.
 
-Pure and deterministic: no I/O, no clock, no randomness. It never raises: text is bounded
-before scanning (see `classifiers.rules.base`: head 4 KiB + tail 12 KiB of each field, at most
-16 tasks), regexes are precompiled and free of nested quantifiers, and any unexpected error in
-a rule is contained to that rule.
+Pure and deterministic: no I/O, no clock, no randomness. It never raises, and its cost is
+bounded whatever the input (see `classifiers.rules.base`):
+- each run-level text field is cut to its first 2 KiB + last 8 KiB, each task field to
+  1 KiB + 3 KiB, at most 8 tasks (failed ones first), at most 64 KiB scanned in total;
+- regexes are precompiled, free of nested quantifiers, and only run when one of their
+  literal keywords occurs in the casefolded text (a cheap substring test);
+- an unexpected error inside a rule is contained to that rule.
+Measured with bench/bench_classifier.py: well under 1 ms CPU per typical evidence, a few ms
+for megabyte-sized junk.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def classify_json_line(obj: dict[str, Any]) -> dict[str, str]:
     try:
         evidence = Evidence.model_validate(obj)
     except ValidationError as exc:
-        return {"error": _validation_message(exc)[:_ERROR_CHARS * 2]}
+        return {"error": _validation_message(exc)[: _ERROR_CHARS * 2]}
     except Exception as exc:  # e.g. RecursionError on absurd nesting
         return {"error": f"invalid evidence: {type(exc).__name__}"}
     try:

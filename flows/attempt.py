@@ -22,6 +22,7 @@ from omicsflow.lifecycle.finish import Finished
 from omicsflow.runtime import get_runtime
 from omicsflow.services import ServicePolicy
 from tasks.artifact_tasks import publish_failure_card
+from tasks.event_tasks import announce_failure
 from tasks.ledger_tasks import claim_run, record_exit, record_failure
 from tasks.outcome_tasks import apply_outcome, schedule_successor
 from tasks.pipeline_tasks import run_local_pipeline
@@ -78,6 +79,7 @@ def attempt_flow(run_id: int) -> State[Any]:
         record_failure(run_id, evidence, classification)
         finished: Finished = apply_outcome(run_id, failure_outcome(classification, failure_reason(result)))
         publish_failure_card(run_id)
+        announce_failure(run_id, finished.state.value)
         logger.info("failure: owner=%s category=%s", classification.owner.value, classification.category)
     else:
         reason = "pipeline exited 0" if kind is OutcomeKind.SUCCEEDED else failure_reason(result)

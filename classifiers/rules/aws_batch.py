@@ -7,8 +7,6 @@ messages, so the rules match the text wherever it appears.
 
 from __future__ import annotations
 
-import re
-
 from classifiers.rules.base import EvidenceView, FunctionRule, PatternRule, first_match, make, rx
 from classifiers.taxonomy import Classification, Owner
 
@@ -99,7 +97,9 @@ def _pull_failed(view: EvidenceView) -> Classification | None:
     infra = first_match(_PULL_INFRA, view)
     if infra is not None:
         return make(
-            "container.pull_failed.infrastructure", _P, "container_pull_failed",
+            "container.pull_failed.infrastructure",
+            _P,
+            "container_pull_failed",
             "A container image could not be downloaded because of the registry, the network or "
             "the host's container tooling.",
             "Check registry rate limits/credentials, network access from the compute "
@@ -110,14 +110,18 @@ def _pull_failed(view: EvidenceView) -> Classification | None:
     image = first_match(_PULL_IMAGE, view)
     if image is not None:
         return make(
-            "container.pull_failed.image", _B, "container_image_unavailable",
+            "container.pull_failed.image",
+            _B,
+            "container_image_unavailable",
             "The container image the pipeline asks for does not exist or is not accessible.",
             "Fix the image name/tag in the workflow, or push the image / grant pull access to "
             "its repository, then rerun.",
             image,
         )
     return make(
-        "container.pull_failed.unknown", _A, "container_pull_failed",
+        "container.pull_failed.unknown",
+        _A,
+        "container_pull_failed",
         "A container image could not be pulled and the evidence does not say why.",
         "Check the image name/tag exists (bioinformatician) and the registry is reachable "
         "from the compute environment (platform).",
@@ -168,7 +172,9 @@ def _start_failed(view: EvidenceView) -> Classification | None:
     infra = first_match(_START_INFRA, view)
     if infra is not None:
         return make(
-            "container.start_failed.infrastructure", _P, "container_runtime_error",
+            "container.start_failed.infrastructure",
+            _P,
+            "container_runtime_error",
             "The container could not start because the host could not reach a cloud service "
             "(logging or network).",
             "Check the compute environment's network access (NAT/VPC endpoints for CloudWatch "
@@ -176,7 +182,9 @@ def _start_failed(view: EvidenceView) -> Classification | None:
             infra,
         )
     return make(
-        "container.start_failed.image", _B, "container_start_failed",
+        "container.start_failed.image",
+        _B,
+        "container_start_failed",
         "The task's container could not be started from its image (entrypoint, command or "
         "architecture).",
         "Check the image's entrypoint and architecture (x86_64) and the command it runs; fix the "
@@ -280,6 +288,3 @@ SERVICE_ERROR = PatternRule(
         r"Error 500\b",
     ),
 )
-
-# Exported for tests that document why "Essential container in task exited" is not a rule.
-ESSENTIAL_CONTAINER_EXITED = re.compile(r"Essential container in task exited")

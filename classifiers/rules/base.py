@@ -2,13 +2,13 @@
 
 Rules never look at raw `Evidence` text directly. `EvidenceView.of` copies each text field
 once, bounded (see the limits below), so the cost of classifying is independent of how much a
-platform chose to say: a 1 MB Seqera error report costs the same as a 16 KB one.
+platform chose to say: a 1 MB Seqera error report costs the same as a 10 KB one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from classifiers.evidence import Evidence, Platform, TaskEvidence
@@ -25,9 +25,9 @@ TASK_FIELD_TAIL_CHARS = 3_072
 # Only the first failing tasks matter for attribution; a run with 5 000 failed tasks must not
 # cost 5 000 times more to classify.
 MAX_TASKS = 8
-# Hard cap on everything scanned together (run fields first, then tasks): every rule scans
-# this text, so it is what bounds the worst-case latency.
-MAX_TEXT_CHARS = 49_152
+# Cap on everything scanned together: every rule scans this text, so it bounds the worst-case
+# latency. Run-level fields (at most 5 x 10 KiB) always fit whole; tasks use what is left.
+MAX_TEXT_CHARS = 65_536
 # Matched lines quoted back to operators are cut to this length.
 DETAIL_CHARS = 160
 
@@ -35,9 +35,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 
 
-def bound(
-    text: str | None, head: int = FIELD_HEAD_CHARS, tail: int = FIELD_TAIL_CHARS
-) -> str:
+def bound(text: str | None, head: int = FIELD_HEAD_CHARS, tail: int = FIELD_TAIL_CHARS) -> str:
     """The head and tail of a field, never more than `head + tail` characters (plus a marker)."""
     if not text:
         return ""
@@ -96,11 +94,15 @@ class EvidenceView:
             )
             if p
         ]
+        size = sum(len(p) + 1 for p in parts)
         for task in tasks:
             for p in (task.failure_reason, task.status_message):
-                if p:
-                    parts.append(bound(p, TASK_FIELD_HEAD_CHARS, TASK_FIELD_TAIL_CHARS))
-        text = "\n".join(parts)[:MAX_TEXT_CHARS]
+                if p and size < MAX_TEXT_CHARS:
+                    part = bound(p, TASK_FIELD_HEAD_CHARS, TASK_FIELD_TAIL_CHARS)
+                    part = part[: MAX_TEXT_CHARS - size]
+                    parts.append(part)
+                    size += len(part) + 1
+        text = "\n".join(parts)
         codes: list[int] = []
         for code in [evidence.exit_code, *(t.exit_code for t in tasks)]:
             if code is not None and code not in codes:
@@ -335,7 +337,3 @@ def rx(*alternatives: str, flags: int = re.IGNORECASE) -> Rx:
 def first_match(pattern: Rx, view: EvidenceView) -> str | None:
     m = pattern.search(view)
     return None if m is None else line_around(view.text, m.start(), m.end())
-
-
-def ids(rules: Iterable[Rule]) -> list[str]:
-    return [r.id for r in rules]

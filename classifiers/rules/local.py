@@ -33,7 +33,9 @@ def _temp_fail(view: EvidenceView) -> Classification | None:
     if ev.temp_fail_exit_code is None or ev.exit_code != ev.temp_fail_exit_code:
         return None
     return make(
-        "local.temp_fail_exit_code", _L, "input_not_ready",
+        "local.temp_fail_exit_code",
+        _L,
+        "input_not_ready",
         "The pipeline reported that its input data is not ready yet "
         f"(temp-fail exit code {ev.exit_code}).",
         "Nothing to fix if the data is still being delivered: the run is retried automatically. "
@@ -181,8 +183,7 @@ TERMINATED_BY_SIGNAL = PatternRule(
     "shutdown, scheduler preemption or an operator stop. Time limits are matched earlier.",
     owner=_P,
     category="terminated_by_signal",
-    summary="The pipeline was stopped from outside (SIGTERM/SIGINT/SIGHUP), not by its own "
-    "error.",
+    summary="The pipeline was stopped from outside (SIGTERM/SIGINT/SIGHUP), not by its own error.",
     action="Check whether the host was restarted or the run was stopped on purpose; if not, "
     "retry the run.",
     pattern=rx(
@@ -254,7 +255,9 @@ def _missing_file(view: EvidenceView) -> Classification | None:
         line = line_around(text, m.start(), m.end())
         if _EXECUTABLE.search(line) and not _SAMPLE_DATA.search(line):
             return make(
-                "files.missing.executable", _B, "command_not_found",
+                "files.missing.executable",
+                _B,
+                "command_not_found",
                 "A script or interpreter the pipeline runs does not exist.",
                 "Fix the script path or install the interpreter in the pipeline's "
                 "container/environment, then rerun.",
@@ -262,7 +265,9 @@ def _missing_file(view: EvidenceView) -> Classification | None:
             )
         if _SAMPLE_DATA.search(line):
             return make(
-                "files.missing.input", _L, "input_missing",
+                "files.missing.input",
+                _L,
+                "input_missing",
                 "An input file of the sample (reads or sample sheet) does not exist where the "
                 "run looked for it.",
                 "Check the sample's files were delivered and the paths in the submission/sample "
@@ -271,7 +276,9 @@ def _missing_file(view: EvidenceView) -> Classification | None:
             )
         if _REFERENCE.search(line):
             return make(
-                "files.missing.reference", _B, "reference_missing",
+                "files.missing.reference",
+                _B,
+                "reference_missing",
                 "A reference, index or annotation file the pipeline uses does not exist.",
                 "Fix the reference path in the service's parameters or restore the reference "
                 "files, then rerun.",

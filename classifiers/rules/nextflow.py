@@ -154,14 +154,18 @@ def _params(view: EvidenceView) -> Classification | None:
     m = _PARAMS_INPUT.search(view.text)
     if m is not None:
         return make(
-            "nextflow.params_validation.input", _L, "samplesheet_invalid",
+            "nextflow.params_validation.input",
+            _L,
+            "samplesheet_invalid",
             "The pipeline rejected the sample input (sample sheet or read paths).",
             "Fix the sample sheet / input paths named in the error and resubmit.",
             clean_line(m.group(0)),
         )
     d = _PARAM_DETAIL.search(view.text)
     return make(
-        "nextflow.params_validation.parameters", _B, "parameters_invalid",
+        "nextflow.params_validation.parameters",
+        _B,
+        "parameters_invalid",
         "The pipeline rejected its parameters before starting.",
         "Fix the parameter named in the error in the service's configuration, then rerun.",
         clean_line(d.group(0)) if d is not None else head,
@@ -199,8 +203,7 @@ SAMPLESHEET = PatternRule(
     owner=_L,
     category="samplesheet_invalid",
     summary="The sample sheet submitted with the run is invalid or points to missing files.",
-    action="Correct the sample sheet (header, columns, file paths) as the error says and "
-    "resubmit.",
+    action="Correct the sample sheet (header, columns, file paths) as the error says and resubmit.",
     pattern=rx(
         r"Please check (?:input )?samplesheet",
         r"\bSAMPLESHEET_CHECK\b",
@@ -267,9 +270,10 @@ def _task_failed(view: EvidenceView) -> Classification | None:
     if p is not None:
         step = f" ({clean_line(p.group(1) or p.group(2), 120)})"
     return make(
-        "nextflow.task_failed", _A, "task_failed",
-        f"A pipeline step{step} failed with exit status {status}; the evidence does not say "
-        "why.",
+        "nextflow.task_failed",
+        _A,
+        "task_failed",
+        f"A pipeline step{step} failed with exit status {status}; the evidence does not say why.",
         "Read the step's 'Command error' / .command.err: a tool or script bug goes to the "
         "bioinformatician, bad input data to the lab.",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ledger.models import Run
 
 OWNER_WORDS = {
@@ -17,7 +19,9 @@ def _block(text: str | None) -> str:
     if not text:
         return "_(none)_"
     text = text[-FIELD_LIMIT:]
-    fence = "````" if "```" in text else "```"
+    # Longer than any backtick run in the text, so no log line can close the block early.
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
     return f"{fence}\n{text}\n{fence}"
 
 

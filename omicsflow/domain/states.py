@@ -64,8 +64,10 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.FAILED_RETRYING: frozenset(),
     S.TEMP_FAILED: frozenset(),
     S.FAILED_SYNC: frozenset(),
-    S.FAILED_PERMANENT: frozenset(),
-    S.SYSTEM_ERROR: frozenset(),
+    # A later (LLM or operator) reclassification that flips the error type moves a finished
+    # failure to the other terminal state; nothing else ever leaves a terminal state.
+    S.FAILED_PERMANENT: frozenset({S.SYSTEM_ERROR}),
+    S.SYSTEM_ERROR: frozenset({S.FAILED_PERMANENT}),
     S.CANCELLED: frozenset(),
 }
 

@@ -25,8 +25,13 @@ def test_lookup_wins_over_rules() -> None:
 
 
 def test_rules_before_ambiguous_hint() -> None:
-    out = classify(ev(failure_reason="EXPORT_FAILED", status_message="Access Denied (Service: "
-                      "Amazon S3; Status Code: 403; Error Code: AccessDenied)"))
+    out = classify(
+        ev(
+            failure_reason="EXPORT_FAILED",
+            status_message="Access Denied (Service: "
+            "Amazon S3; Status Code: 403; Error Code: AccessDenied)",
+        )
+    )
     assert (out.owner, out.category) == (Owner.PLATFORM, "permission_denied")
 
 
@@ -119,7 +124,13 @@ def _valid(out: Classification) -> None:
     Classification.model_validate(out.model_dump())
     record = out.as_record()
     assert set(record) == {
-        "error_type", "owner", "category", "summary", "action", "classified_by", "rule"
+        "error_type",
+        "owner",
+        "category",
+        "summary",
+        "action",
+        "classified_by",
+        "rule",
     }
     assert "\n" not in record["summary"] and len(record["summary"]) <= 500
     record["summary"].encode("utf-8")  # no lone surrogates

@@ -101,11 +101,25 @@ def test_any_input_lines_give_as_many_json_lines(lines: list[str]) -> None:
 @given(
     st.dictionaries(
         st.sampled_from(
-            ["platform", "exit_code", "failure_reason", "status_message", "error_message",
-             "error_report", "log_tail", "tasks", "temp_fail_exit_code", "other"]
+            [
+                "platform",
+                "exit_code",
+                "failure_reason",
+                "status_message",
+                "error_message",
+                "error_report",
+                "log_tail",
+                "tasks",
+                "temp_fail_exit_code",
+                "other",
+            ]
         ),
         st.one_of(
-            st.none(), st.integers(), st.text(max_size=50), st.booleans(), st.floats(),
+            st.none(),
+            st.integers(),
+            st.text(max_size=50),
+            st.booleans(),
+            st.floats(),
             st.lists(st.dictionaries(st.text(max_size=10), st.text(max_size=10)), max_size=3),
         ),
     )

@@ -15,6 +15,7 @@ from classifiers.rules.base import (
     FIELD_HEAD_CHARS,
     FIELD_TAIL_CHARS,
     MAX_TASKS,
+    MAX_TEXT_CHARS,
     EvidenceView,
     PatternRule,
     Rx,
@@ -34,6 +35,22 @@ def test_bound_keeps_both_ends_of_long_text() -> None:
     assert out.startswith("HEAD") and out.endswith("TAIL")
     assert bound("short") == "short"
     assert bound(None) == ""
+
+
+def test_last_line_of_every_run_field_is_scanned_even_when_all_are_huge() -> None:
+    big = "y" * 200_000
+    view = EvidenceView.of(
+        ev(
+            failure_reason=big,
+            status_message=big,
+            error_message=big,
+            error_report=big,
+            log_tail=big + "\nLAST LOG LINE",
+            tasks=[{"status": "FAILED", "status_message": big} for _ in range(20)],
+        )
+    )
+    assert "LAST LOG LINE" in view.text
+    assert len(view.text) <= MAX_TEXT_CHARS + 5
 
 
 def test_clean_line_removes_control_characters_and_truncates() -> None:

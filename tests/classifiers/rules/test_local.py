@@ -25,16 +25,20 @@ POSITIVE: list[tuple[Rule, dict[str, Any], Owner, str]] = [
     # nf-core/chipseq#361
     (
         local.DISK_FULL,
-        {"log_tail": 'awk: cmd. line:1: fatal: print to "standard output" failed '
-         "(No space left on device)"},
+        {
+            "log_tail": 'awk: cmd. line:1: fatal: print to "standard output" failed '
+            "(No space left on device)"
+        },
         P,
         "disk_full",
     ),
     # mmotti/pihole-gravity-optimise#1
     (
         local.HOST_MEMORY_STARVED,
-        {"exit_code": 137, "log_tail": "/usr/local/bin/gravityOptimise.sh: fork: Cannot "
-         "allocate memory"},
+        {
+            "exit_code": 137,
+            "log_tail": "/usr/local/bin/gravityOptimise.sh: fork: Cannot allocate memory",
+        },
         P,
         "host_memory_exhausted",
     ),
@@ -56,8 +60,10 @@ POSITIVE: list[tuple[Rule, dict[str, Any], Owner, str]] = [
     # epi2me-labs/wf-pore-c#42
     (
         local.SIGKILL_137,
-        {"log_tail": '.command.sh: line 2:    33 Killed                  minimap2 -x map-ont '
-         '-d "reference.fasta.mmi" "reference.fasta"'},
+        {
+            "log_tail": ".command.sh: line 2:    33 Killed                  minimap2 -x map-ont "
+            '-d "reference.fasta.mmi" "reference.fasta"'
+        },
         B,
         "out_of_memory",
     ),
@@ -65,8 +71,10 @@ POSITIVE: list[tuple[Rule, dict[str, Any], Owner, str]] = [
     # nextflow-io/nextflow#756
     (
         local.TOOL_CRASHED,
-        {"log_tail": ".command.sh: line 2:  4804 Segmentation fault      (core dumped) "
-         "polishpair -q FF10801_Pool3_S8_R1_001.fastq.gz"},
+        {
+            "log_tail": ".command.sh: line 2:  4804 Segmentation fault      (core dumped) "
+            "polishpair -q FF10801_Pool3_S8_R1_001.fastq.gz"
+        },
         B,
         "tool_crashed",
     ),
@@ -76,25 +84,32 @@ POSITIVE: list[tuple[Rule, dict[str, Any], Owner, str]] = [
     # the message gzip prints for a missing FASTQ
     (
         local.MISSING_FILE,
-        {"exit_code": 1, "log_tail": "gzip: /data/run7/S1_L001_R1_001.fastq.gz: No such file "
-         "or directory"},
+        {
+            "exit_code": 1,
+            "log_tail": "gzip: /data/run7/S1_L001_R1_001.fastq.gz: No such file or directory",
+        },
         L,
         "input_missing",
     ),
     # nf-core/eager#479
     (
         local.MISSING_FILE,
-        {"log_tail": "java.nio.file.NoSuchFileException: /projects1/03-preprocessing/Reference/"
-         "GRCh38.fa"},
+        {
+            "log_tail": "java.nio.file.NoSuchFileException: /projects1/03-preprocessing/Reference/"
+            "GRCh38.fa"
+        },
         B,
         "reference_missing",
     ),
     # nf-core/taxprofiler#277
     (
         local.MISSING_FILE,
-        {"error_message": "ERROR nextflow.cli.Launcher - Unable to read script: '/root/.nextflow/"
-         "assets/nf-core/taxprofiler/./workflows/taxprofiler.nf' -- cause: "
-         "/home/nextflow/samplesheet.csv"},
+        {
+            "error_message": "ERROR nextflow.cli.Launcher - Unable to read script: "
+            "'/root/.nextflow/"
+            "assets/nf-core/taxprofiler/./workflows/taxprofiler.nf' -- cause: "
+            "/home/nextflow/samplesheet.csv"
+        },
         L,
         "input_missing",
     ),
@@ -133,8 +148,9 @@ def test_rule_does_not_fire_on_near_miss(rule: Rule, fields: dict[str, Any]) -> 
 
 
 def test_host_starvation_beats_sigkill() -> None:
-    out = classify_fields(exit_code=137, log_tail="bash: fork: retry: Resource temporarily "
-                          "unavailable")
+    out = classify_fields(
+        exit_code=137, log_tail="bash: fork: retry: Resource temporarily unavailable"
+    )
     assert out.owner is P and out.category == "host_memory_exhausted"
 
 
