@@ -94,9 +94,11 @@ def serve(demo: bool = False, port: int | None = None, home: str | None = None) 
 def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
     from prefect.runner import Runner
 
+    from deployments.enrichment import enrichment_deployment_kwargs
     from deployments.intake_loop import IntakeLoop
     from deployments.maintenance import Maintenance
     from flows.attempt import attempt_flow
+    from flows.enrich import enrich_flow
     from omicsflow.runtime import get_runtime
 
     loop: IntakeLoop | None = None
@@ -114,6 +116,7 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
             pause_on_shutdown=False,
         )
         runner.add_flow(attempt_flow, name=settings.attempt_deployment, tags=["omicsflow"])
+        runner.add_flow(enrich_flow, **enrichment_deployment_kwargs(settings))
         resumed = threading.Event()
         resumed.set()
         maintenance = Maintenance(rt, resumed)

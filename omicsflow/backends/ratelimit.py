@@ -24,6 +24,8 @@ from omicsflow.errors import BackendTransientError, TransientError
 T = TypeVar("T")
 
 Clock = Callable[[], float]
+
+_EPSILON = 1e-9
 Sleep = Callable[[float], None]
 
 
@@ -75,8 +77,10 @@ class TokenBucket:
         """Take a token if one is available and return 0.0; else return the seconds to wait."""
         with self._lock:
             self._refill(self._clock())
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            # The epsilon absorbs float rounding: refilling by `wait * rate` can land a hair
+            # below 1.0, and a clock too coarse to advance by that hair would spin forever.
+            if self._tokens >= 1.0 - _EPSILON:
+                self._tokens = max(0.0, self._tokens - 1.0)
                 return 0.0
             return (1.0 - self._tokens) / self.rate
 

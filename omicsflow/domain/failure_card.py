@@ -25,7 +25,9 @@ def _block(text: str | None) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
-def render_failure_card(run: Run) -> str:
+def render_failure_card(run: Run, revised_from: str | None = None) -> str:
+    """`revised_from`: how the classification read before a later revision (LLM enrichment or
+    an operator's reclassify), so the card says which version decided and what it replaced."""
     decided = {
         "lookup": "documented platform failure code",
         "rules": "deterministic rules",
@@ -44,6 +46,11 @@ def render_failure_card(run: Run) -> str:
         "",
         f"_Decided by: {decided}" + (f" (rule `{run.rule}`)_" if run.rule else "_"),
         "",
+        *(
+            [f"_Revised after the failure; the earlier version read: {revised_from}_", ""]
+            if revised_from
+            else []
+        ),
         "## Evidence (each field as the platform reported it)",
         "",
         "| field | value |",

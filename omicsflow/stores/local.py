@@ -14,6 +14,8 @@ can never resurrect a report that was meanwhile written "Failed".
 
 from __future__ import annotations
 
+import json
+
 import logging
 import threading
 import time
@@ -64,6 +66,20 @@ def _mapped_errors(
         raise fallback(f"local report store: {action} failed: {exc}") from exc
 
 
+# Firestore refuses documents over 1 MiB; the local store keeps the same limit so a lab that
+# moves between the two sees the same failure (a per-document write error, not an outage).
+MAX_DOCUMENT_BYTES = 1_048_576
+
+
+def _check_size(report_id: str, data: Mapping[str, Any]) -> None:
+    size = len(json.dumps(data, default=str).encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise StoreWriteError(
+            f"report {report_id!r} would be {size} bytes, over the {MAX_DOCUMENT_BYTES}-byte "
+            "document limit"
+        )
+
+
 def _document(row: LocalReport) -> dict[str, Any]:
     """The report as callers see it: its fields plus the status, like a Firestore document."""
     return {**row.data, "status": row.status}
@@ -103,6 +119,7 @@ class LocalReportStore:
     ) -> str:
         report_id = report_id or new_report_id()
         data = {**_without_status(fields), "service": service}
+        _check_size(report_id, data)
         with _mapped_errors(f"create {report_id}", StoreWriteError), Session(self._engine) as s:
             if s.get(LocalReport, report_id) is not None:
                 raise ReportExistsError(f"report {report_id!r} already exists")
@@ -142,6 +159,7 @@ class LocalReportStore:
             if fields:
                 # A new dict, so SQLAlchemy sees the JSON column change.
                 row.data = {**row.data, **_without_status(fields)}
+                _check_size(report_id, row.data)
             if row.status != status:
                 row.status = status
                 s.add(LocalReportChange(report_id=report_id, status=status))

@@ -13,6 +13,7 @@ import pytest
 
 from ledger.db import make_engine, upgrade
 from ledger.repo import Ledger
+from tests.support.firestore_emulator import FirestoreEmulator
 from tests.support.prefect_server import PrefectServer
 from tests.support.serve_process import ServeProcess
 
@@ -36,6 +37,24 @@ timeout_seconds = 600
 env = {{ base_dir = "LOMI_BASE_DIR", user_dir = "LOMI_USER_DIR" }}
 environment = {{ CONTROL = "{control}" }}
 
+[services.behave1]
+backend = "local"
+command = ["bash", "{pipeline}"]
+max_retries = 1
+temp_fail_exit_code = 75
+failed_sync_retry_delay_seconds = 3600
+max_system_retries = 0
+env = {{ base_dir = "LOMI_BASE_DIR", user_dir = "LOMI_USER_DIR" }}
+environment = {{ CONTROL = "{control}" }}
+
+[services.enrich1]
+backend = "local"
+command = ["bash", "{pipeline}"]
+max_retries = 1
+max_system_retries = 0
+env = {{ base_dir = "LOMI_BASE_DIR", user_dir = "LOMI_USER_DIR" }}
+environment = {{ CONTROL = "{control}" }}
+
 [services.cooling]
 backend = "local"
 command = ["bash", "{pipeline}"]
@@ -45,12 +64,13 @@ environment = {{ CONTROL = "{control}" }}
 """
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    server = PrefectServer(tmp_path_factory.mktemp("prefect-home"))
-    server.start()
-    yield server
-    server.stop()
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[FirestoreEmulator]:
+    """A Firestore emulator of the test's own (outage tests stop and restart it)."""
+    em = FirestoreEmulator(log_path=tmp_path / "emulator.log")
+    em.start()
+    yield em
+    em.stop()
 
 
 @dataclass
@@ -83,7 +103,7 @@ def omicsflow(
     started: list[Deployment] = []
 
     def make(store: str = "local", extra_env: dict[str, str] | None = None, start: bool = True,
-             cooldown: int = 0) -> Deployment:
+             cooldown: int = 0, firestore: FirestoreEmulator | None = None) -> Deployment:
         home = e2e_dir / "home"
         control = e2e_dir / "control"
         control.mkdir(exist_ok=True)
@@ -105,6 +125,12 @@ def omicsflow(
             "OMICSFLOW_MAX_WORKERS": "2",
             **(extra_env or {}),
         }
+        if firestore is not None:
+            env.update({
+                "FIRESTORE_EMULATOR_HOST": firestore.host,
+                "GOOGLE_CLOUD_PROJECT": firestore.project,
+                "OMICSFLOW_FIRESTORE_COLLECTION": f"reports-{instance}",
+            })
         # The test process talks to the same Prefect server, ledger and store.
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -196,3 +196,25 @@ def test_sigkill_of_serve_is_recovered(omicsflow: Callable[..., Deployment]) -> 
     assert first.state == "failed_retrying"
     assert first.category == "orchestrator_process_lost" and first.owner == "platform"
     assert row.attempt == 1, "a lost process is a platform failure: the lab's retries are kept"
+
+
+def test_failed_sync_when_the_store_refuses_the_document(
+    omicsflow: Callable[..., Deployment],
+) -> None:
+    """The store is reachable but refuses this one document (it would exceed the 1 MiB
+    document limit): failed_sync, and a fresh series is scheduled after the long delay."""
+    dep = omicsflow()
+    store = _store(dep)
+    report_id = store.create(None, "behave1", {"mode": "user_fail", "notes": "x" * 1_047_000})
+    row = _final(dep, report_id, "waiting_cooldown", timeout=60)
+    first, second = _rows(dep, report_id)
+    assert first.state == "failed_sync" and "[FIRESTORE_SYNC_FAILED]" in (first.reason or "")
+    assert (second.generation, second.attempt) == (first.generation + 1, 1)
+    assert second.notes == "sync_retry"
+    delay = (second.scheduled_run_at - (first.finished_at or second.scheduled_run_at)).total_seconds()
+    assert 3500 < delay <= 3600
+    assert row.flow_run_id, "the retry series has its scheduled flow run"
+    assert store.get(report_id)["status"] == DATA_READY
+    fr = read_flow_run(dep.env["PREFECT_API_URL"], first.flow_run_id or "")
+    assert fr.state is not None and fr.state.name == "SyncFailed"
+

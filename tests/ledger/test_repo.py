@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect, text
@@ -17,7 +18,12 @@ from ledger.db import make_engine, upgrade
 from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.domain.routing import NextRow
-from omicsflow.domain.states import ACTIVE_STATES, TERMINAL_FAILURE_STATES, IllegalTransition, RunState
+from omicsflow.domain.states import (
+    ACTIVE_STATES,
+    TERMINAL_FAILURE_STATES,
+    IllegalTransition,
+    RunState,
+)
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SESSION_TAG = uuid.uuid4().hex[:8]
@@ -111,9 +117,8 @@ def test_migrations_run_twice_without_change(engine: Engine) -> None:
     upgrade(engine)  # the fixture already ran it once
     upgrade(engine)
     assert sorted(inspect(engine).get_table_names()) == before
-    assert {"runs", "pending_store_writes", "audit_log", "intake_rejections", "system_flags"} <= set(
-        before
-    )
+    expected = {"runs", "pending_store_writes", "audit_log", "intake_rejections", "system_flags"}
+    assert expected <= set(before)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("runs")}
@@ -149,7 +154,9 @@ def test_other_reports_are_not_affected(ledger: Ledger) -> None:
 
 
 @pytest.mark.parametrize("terminal", sorted(TERMINAL_FAILURE_STATES))
-def test_second_row_is_allowed_once_the_first_is_terminal(ledger: Ledger, terminal: RunState) -> None:
+def test_second_row_is_allowed_once_the_first_is_terminal(
+    ledger: Ledger, terminal: RunState
+) -> None:
     first = running(ledger)
     assert first.id is not None
     moved, _ = ledger.transition(first.id, terminal, [S.RUNNING], finished_at=NOW)
@@ -336,7 +343,7 @@ def test_audit_and_rejections_are_recorded(ledger: Ledger) -> None:
 RACE_REPORTS = 200
 
 
-def _race_worker(schema: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:  # type: ignore[name-defined]
+def _race_worker(schema: str, start: Any, out: Any) -> None:
     eng = pg_engine(schema)
     ledger = Ledger(eng)
     won: list[str] = []

@@ -79,6 +79,15 @@ class FirestoreEmulator:
         self._log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
+    def freeze(self) -> None:
+        """SIGSTOP: the emulator stops answering but keeps its data (an unresponsive service)."""
+        assert self._proc is not None
+        os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._proc is not None
+        os.killpg(self._proc.pid, signal.SIGCONT)
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -23,6 +23,13 @@ case "$mode" in
     echo "started child"
     while [[ ! -e "$CONTROL/$RID.release" ]]; do sleep 0.2; done
     echo "released"; exit 0 ;;
+  block_then_fail)
+    echo "started; waiting for release"
+    while [[ ! -e "$CONTROL/$RID.release" ]]; do sleep 0.2; done
+    echo "ERROR: input file $BASE/sample.bam: No such file or directory" >&2; exit 2 ;;
+  ambiguous_fail)
+    # Nothing any rule recognises: the deterministic classifier answers "ambiguous".
+    echo "frobnicator: quux state 0x7f unexpected in stage 3" >&2; exit 1 ;;
   *)
     echo "unknown mode $mode" >&2; exit 3 ;;
 esac

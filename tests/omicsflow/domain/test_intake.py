@@ -82,7 +82,9 @@ def test_unknown_service_with_nothing_configured_says_none() -> None:
     assert "configured: none" in res.reason
 
 
-@pytest.mark.parametrize(("value", "type_name"), [(42, "int"), (["wgs-qc"], "list"), (True, "bool")])
+@pytest.mark.parametrize(
+    ("value", "type_name"), [(42, "int"), (["wgs-qc"], "list"), (True, "bool")]
+)
 def test_non_string_service_is_rejected(value: object, type_name: str) -> None:
     res = validate_document("r1", doc(service=value), SERVICES)
     assert isinstance(res, Reject)

@@ -49,6 +49,7 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 REPORTS = ("r1", "r2")
 DATA_READY, FAILED, WITHDRAWN = "Data Ready", "Failed", "Withdrawn"
 S = RunState
+STARTABLE = (S.QUEUED, S.WAITING_COOLDOWN)  # what Ledger.claim moves to running
 
 OUTCOMES = {
     "ok": Outcome(OutcomeKind.SUCCEEDED),
@@ -61,18 +62,21 @@ OUTCOMES = {
 # --------------------------------------------------------------------------------- events
 
 report_ids = st.sampled_from(REPORTS)
+outcome_names = st.sampled_from(sorted(OUTCOMES))
+finishes = st.tuples(st.just("finish"), report_ids, outcome_names)
 events = st.one_of(
     st.tuples(st.just("added"), report_ids, st.booleans()),
     st.tuples(st.just("reset"), report_ids, st.booleans()),
     st.tuples(st.just("removed"), report_ids),
     st.tuples(st.just("start"), report_ids),
-    st.tuples(st.just("finish"), report_ids, st.sampled_from(sorted(OUTCOMES))),
+    finishes,
     st.tuples(st.just("failed_sync"), report_ids),
     st.tuples(st.just("recover"), report_ids),
 )
-# Outcomes dominate real histories; weight them so series run to their ends.
+# Outcomes dominate real histories: weight them so series run to their ends, and manual
+# retries follow.
 histories = st.lists(
-    st.one_of(events, st.tuples(st.just("finish"), report_ids, st.sampled_from(sorted(OUTCOMES)))),
+    st.one_of(events, finishes, finishes, st.tuples(st.just("reset"), report_ids, st.booleans())),
     max_size=60,
 )
 services_st = st.builds(
@@ -140,7 +144,9 @@ class Model:
         assert all(
             (r.generation, r.attempt, r.seq) != (nxt.generation, nxt.attempt, nxt.seq) for r in rows
         ), "successor reuses a position"
-        rows.append(Row(nxt.generation, nxt.attempt, nxt.seq, nxt.system_retries, S.WAITING_COOLDOWN))
+        rows.append(
+            Row(nxt.generation, nxt.attempt, nxt.seq, nxt.system_retries, S.WAITING_COOLDOWN)
+        )
 
     # -- events
     def apply(self, ev: tuple) -> None:  # type: ignore[type-arg]
@@ -159,10 +165,12 @@ class Model:
                 self.move(row, S.FAILED_PERMANENT)
         elif kind == "start":
             row = self.active(rid)
-            if row is not None and row.state in (S.QUEUED, S.WAITING_COOLDOWN):
+            if row is not None and row.state in STARTABLE:
                 self.move(row, S.RUNNING)
         elif kind in ("finish", "recover"):
             row = self.active(rid)
+            if kind == "finish" and row is not None and row.state in STARTABLE:
+                self.move(row, S.RUNNING)  # a waiting row eventually runs, then ends
             if row is not None and row.state is S.RUNNING:
                 self.finish(rid, row, ev[2] if kind == "finish" else "system")
         elif kind == "failed_sync":
@@ -275,7 +283,9 @@ class LedgerDriver:
         if kind in ("added", "reset"):
             if kind == "added" and status != DATA_READY:
                 return
-            existing = [ExistingRow(r.generation, RunState(r.state)) for r in lg.rows_for_report(rid)]
+            existing = [
+                ExistingRow(r.generation, RunState(r.state)) for r in lg.rows_for_report(rid)
+            ]
             doc = {"service": "svc", "manualHoldRelease": ev[2]}
             decision = decide_intake(rid, doc, {"svc": self.svc}, existing, NOW)
             if isinstance(decision, Create):
@@ -303,9 +313,15 @@ class LedgerDriver:
             if RunState(row.state) in PENDING_STATES:
                 assert lg.transition(row.id, S.FAILED_PERMANENT, PENDING_STATES)[0]
         elif kind == "start":
-            if RunState(row.state) in (S.QUEUED, S.WAITING_COOLDOWN):
+            if RunState(row.state) in STARTABLE:
                 assert lg.claim(row.id, None, NOW)
-        elif kind in ("finish", "recover") and row.state == S.RUNNING.value:
+        elif kind in ("finish", "recover"):
+            if kind == "finish" and RunState(row.state) in STARTABLE:
+                assert lg.claim(row.id, None, NOW)
+                row = lg.get(row.id)
+                assert row is not None and row.id is not None
+            if row.state != S.RUNNING.value:
+                return
             pos = AttemptPosition(row.generation, row.attempt, row.seq, row.system_retries)
             outcome = OUTCOMES[ev[2] if kind == "finish" else "system"]
             d = route(pos, outcome, self.svc, NOW)

@@ -45,7 +45,9 @@ SYSTEM = Outcome(OutcomeKind.FAILED, ErrorType.SYSTEM, "spot instance reclaimed"
 CANCEL = Outcome(OutcomeKind.CANCELLED)
 
 
-def pos(attempt: int = 1, seq: int = 0, system_retries: int = 0, generation: int = 1) -> AttemptPosition:
+def pos(
+    attempt: int = 1, seq: int = 0, system_retries: int = 0, generation: int = 1
+) -> AttemptPosition:
     return AttemptPosition(generation, attempt, seq, system_retries)
 
 

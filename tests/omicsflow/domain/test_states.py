@@ -41,14 +41,30 @@ def test_active_states_are_exactly_the_documented_ones() -> None:
 
 
 def test_pending_states_are_the_active_states_before_a_process_starts() -> None:
-    assert PENDING_STATES == ACTIVE_STATES - {S.RUNNING}
+    assert ACTIVE_STATES - {S.RUNNING} == PENDING_STATES
+
+
+# A reclassification that flips the error type may move a finished failure to the other
+# terminal failure state; that is the only way a finished row ever changes.
+RECLASSIFY = {
+    S.FAILED_PERMANENT: frozenset({S.SYSTEM_ERROR}),
+    S.SYSTEM_ERROR: frozenset({S.FAILED_PERMANENT}),
+}
 
 
 @pytest.mark.parametrize("state", sorted(OUTCOME_STATES))
 def test_attempt_outcomes_are_final_for_their_row(state: RunState) -> None:
-    # A finished row never changes again: retries are new rows, not a revived one.
-    assert TRANSITIONS[state] == frozenset()
-    assert not any(can_transition(state, dst) for dst in RunState)
+    # Retries are new rows, never a revived one: no finished row becomes active again.
+    assert TRANSITIONS[state] == RECLASSIFY.get(state, frozenset())
+    assert not any(can_transition(state, dst) for dst in ACTIVE_STATES)
+
+
+def test_reclassification_flips_only_between_the_two_terminal_failures() -> None:
+    assert can_transition(S.FAILED_PERMANENT, S.SYSTEM_ERROR)
+    assert can_transition(S.SYSTEM_ERROR, S.FAILED_PERMANENT)
+    assert not can_transition(S.CANCELLED, S.FAILED_PERMANENT)
+    assert not can_transition(S.SUCCEEDED, S.FAILED_PERMANENT)
+    assert not can_transition(S.FAILED_PERMANENT, S.SUCCEEDED)
 
 
 @pytest.mark.parametrize("state", sorted(ACTIVE_STATES))
@@ -57,9 +73,12 @@ def test_every_active_row_can_be_cancelled(state: RunState) -> None:
 
 
 def test_only_a_running_row_reaches_an_attempt_outcome() -> None:
-    for dst in (S.SUCCEEDED, S.FAILED_RETRYING, S.TEMP_FAILED, S.FAILED_SYNC, S.SYSTEM_ERROR):
+    for dst in (S.SUCCEEDED, S.FAILED_RETRYING, S.TEMP_FAILED, S.FAILED_SYNC):
         sources = {src for src, dsts in TRANSITIONS.items() if dst in dsts}
         assert sources == {S.RUNNING}, dst
+    # system_error: from running, or a finished user failure reclassified as system.
+    sources = {src for src, dsts in TRANSITIONS.items() if S.SYSTEM_ERROR in dsts}
+    assert sources == {S.RUNNING, S.FAILED_PERMANENT}
 
 
 def test_a_row_cannot_skip_back_to_an_earlier_active_state() -> None:
@@ -84,12 +103,12 @@ def test_every_active_state_leads_somewhere_and_running_is_reachable() -> None:
 
 
 def test_dedup_blocks_on_active_and_on_rows_with_a_successor_or_success() -> None:
-    assert DEDUP_BLOCKING_STATES == ACTIVE_STATES | {
+    assert ACTIVE_STATES | {
         S.SUCCEEDED,
         S.FAILED_RETRYING,
         S.TEMP_FAILED,
         S.FAILED_SYNC,
-    }
+    } == DEDUP_BLOCKING_STATES
 
 
 @pytest.mark.parametrize("state", [S.FAILED_PERMANENT, S.SYSTEM_ERROR, S.CANCELLED])
@@ -100,7 +119,7 @@ def test_terminal_failures_do_not_block_a_manual_retry(state: RunState) -> None:
 
 def test_blocking_and_terminal_failure_states_partition_all_states() -> None:
     assert DEDUP_BLOCKING_STATES.isdisjoint(TERMINAL_FAILURE_STATES)
-    assert DEDUP_BLOCKING_STATES | TERMINAL_FAILURE_STATES == set(RunState)
+    assert set(RunState) == DEDUP_BLOCKING_STATES | TERMINAL_FAILURE_STATES
 
 
 def test_terminal_failure_state_system_means_system_error() -> None:
