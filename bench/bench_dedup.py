@@ -59,16 +59,20 @@ def load_average() -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--reports", type=int, default=10_000, help="reports to replay (default 10000)")
     p.add_argument(
-        "--workers", default="1,4,8",
+        "--workers",
+        default="1,4,8",
         help="IntakeLoop worker counts to try, comma separated; '' skips the loop (default 1,4,8)",
     )
     p.add_argument(
-        "--database-url", default=None,
+        "--database-url",
+        default=None,
         help="ledger URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test "
-             "(a throw-away schema is created and dropped); default: SQLite in a temp dir",
+        "(a throw-away schema is created and dropped); default: SQLite in a temp dir",
     )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (SQLite) for inspection")
     return p.parse_args(argv)
@@ -134,7 +138,11 @@ def seed(engine, n: int) -> list[str]:  # type: ignore[no-untyped-def]
         s.flush()
         for rid in ids:
             s.add(LocalReportChange(report_id=rid, status="Data Ready"))
-            s.add(Run(report_id=rid, service=SERVICE, state="queued", report_data={"service": SERVICE}))
+            s.add(
+                Run(
+                    report_id=rid, service=SERVICE, state="queued", report_data={"service": SERVICE}
+                )
+            )
         s.commit()
     return ids
 
@@ -161,7 +169,10 @@ def run(args: argparse.Namespace, engine, workers: list[int], tmp: Path, where: 
     # 1. Intake.handle, one thread.
     flow_runs = FlowRuns(deployment="attempt-bench")
     intake = Intake(ledger, services, flow_runs)
-    events = [ReportEvent(ChangeKind.ADDED, rid, {"service": SERVICE, "status": "Data Ready"}) for rid in ids]
+    events = [
+        ReportEvent(ChangeKind.ADDED, rid, {"service": SERVICE, "status": "Data Ready"})
+        for rid in ids
+    ]
     results: dict[str, int] = {}
     t = time.perf_counter()
     for ev in events:
@@ -200,8 +211,10 @@ def run(args: argparse.Namespace, engine, workers: list[int], tmp: Path, where: 
         rate = sum(counts.values()) / elapsed
         ok &= counts == {IntakeResult.DUPLICATE.value: len(ids)}
         print(
-            f"IntakeLoop (store snapshot -> {n} worker thread(s)): {len(ids)} events in {elapsed:.2f}s "
-            f"= {rate:,.0f} events/s counts={counts} goal>={GOAL:,.0f}: {'MET' if rate >= GOAL else 'NOT MET'}"
+            f"IntakeLoop (store snapshot -> {n} worker thread(s)): "
+            f"{len(ids)} events in {elapsed:.2f}s "
+            f"= {rate:,.0f} events/s counts={counts} "
+            f"goal>={GOAL:,.0f}: {'MET' if rate >= GOAL else 'NOT MET'}"
         )
         print(f"  {load_average()}")
 
@@ -222,7 +235,8 @@ def run(args: argparse.Namespace, engine, workers: list[int], tmp: Path, where: 
     ok &= check
     print(
         f"check: rows={total} distinct reports={distinct} reports with !=1 row={list(dup)} "
-        f"rows with a flow run={with_flow_run} -> {'exactly one row per report' if check else 'FAILED'}"
+        f"rows with a flow run={with_flow_run} "
+        f"-> {'exactly one row per report' if check else 'FAILED'}"
     )
     return 0 if ok else 1
 

@@ -212,6 +212,13 @@ class HealthOmicsBackend:
         self.limiter = TokenBucket(settings.max_tps, settings.burst, **kwargs)
         self._start_limiter = TokenBucket(settings.start_run_tps, 1, **kwargs)
         self._lock = threading.Lock()
+        # The token is taken in botocore's last hook before the bytes go out, after
+        # serialising and signing, so the spacing the service sees is the spacing we enforce.
+        # Every HTTP attempt passes here, including any retry, whoever made the client.
+        self._client.meta.events.register("before-send.omics", self._take_token)
+
+    def _take_token(self, **_: Any) -> None:
+        self.limiter.acquire()
 
     def __repr__(self) -> str:
         s = self.settings
@@ -221,8 +228,6 @@ class HealthOmicsBackend:
 
     def _call(self, operation: str, fn: Callable[[], T], *, retry: bool = True) -> T:
         def once() -> T:
-            # Every SDK call, first try or retry, takes a token.
-            self.limiter.acquire()
             try:
                 return fn()
             except (ClientError, BotoCoreError) as exc:

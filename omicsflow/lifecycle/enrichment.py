@@ -31,7 +31,7 @@ from sqlmodel import col
 
 from classifiers.classify import classify
 from classifiers.evidence import Evidence, Platform, TaskEvidence
-from classifiers.taxonomy import Classification, ClassifiedBy, ErrorType, Owner
+from classifiers.taxonomy import Classification, ClassifiedBy, Owner
 from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.domain.states import RunState, terminal_failure_state
@@ -265,7 +265,7 @@ def _write(
     state = RunState(run.state)
     target = state
     if state in RECLASSIFIABLE_STATES:
-        target = terminal_failure_state(ErrorType(new.error_type))
+        target = terminal_failure_state(new.error_type)
     notes: list[str] = []
 
     # Report store first: the document of a finished failure carries the classification, and

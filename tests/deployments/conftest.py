@@ -118,7 +118,7 @@ def omicsflow(
             "OMICSFLOW_REPORT_STORE": store,
             "OMICSFLOW_INSTANCE": instance,
             "OMICSFLOW_HEARTBEAT_SECONDS": "1",
-            "OMICSFLOW_STALE_AFTER_SECONDS": "4",
+            "OMICSFLOW_STALE_AFTER_SECONDS": "10",
             "OMICSFLOW_RECOVERY_INTERVAL_SECONDS": "1",
             "OMICSFLOW_OUTBOX_INTERVAL_SECONDS": "0.5",
             "OMICSFLOW_CANCEL_GRACE_SECONDS": "0.3",

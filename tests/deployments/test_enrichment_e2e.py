@@ -71,7 +71,8 @@ def local_llm_block(
 ) -> Iterator[Deployment]:
     """A serving installation whose "local" integration asks the fake LLM. The block is global
     on the session's Prefect server: it is switched off again afterwards."""
-    dep = omicsflow()
+    # A loaded CI box can starve heartbeats; recovery is not what this test is about.
+    dep = omicsflow(extra_env={"OMICSFLOW_STALE_AFTER_SECONDS": "60"})
     api_url = dep.env["PREFECT_API_URL"]
     _save_local_llm(api_url, llm.url + "/v1")
     try:
@@ -127,7 +128,8 @@ def test_ambiguous_failure_is_enriched_after_its_status_write(
     (asked,) = llm.requests
     assert asked.path == "/v1/chat/completions"
     assert "frobnicator" in json.dumps(asked.body), "the evidence reached the model"
-    first_card = wait_for(lambda: _card_versions(api_url, row), 30, "the first failure card")
+    attempt = row
+    first_card = wait_for(lambda: _card_versions(api_url, attempt), 30, "the first failure card")
     assert "AI-assisted" not in first_card[0] and "deterministic rules" in first_card[0]
 
     release.set()
@@ -150,10 +152,15 @@ def test_ambiguous_failure_is_enriched_after_its_status_write(
     assert doc["failureClassifiedBy"] == "llm" and doc["failureCategory"] == "node_failure"
     assert doc["failureSummary"].startswith("The frobnicator stage lost its node")
     assert doc["failureAction"] == "Rerun; page the platform team if it repeats."
-    wait_for(lambda: _state_name(api_url, row) == "SystemError", 60, "the attempt's SystemError")
-    cards = wait_for(
-        lambda: (c := _card_versions(api_url, row)) and len(c) >= 2 and c, 30, "a revised card"
+    wait_for(
+        lambda: _state_name(api_url, attempt) == "SystemError", 60, "the attempt's SystemError"
     )
+
+    def revised() -> list[str] | None:
+        cards = _card_versions(api_url, attempt)
+        return cards if len(cards) >= 2 else None
+
+    cards = wait_for(revised, 30, "a revised failure card")
     assert "AI-assisted" in cards[0] and f"llm:openai:{WIRE.model_id}" in cards[0]
     assert "earlier version read: owner `ambiguous`" in cards[0]
     assert len(llm.requests) == 1, "one failure, one LLM call"

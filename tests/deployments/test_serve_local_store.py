@@ -218,3 +218,28 @@ def test_failed_sync_when_the_store_refuses_the_document(
     fr = read_flow_run(dep.env["PREFECT_API_URL"], first.flow_run_id or "")
     assert fr.state is not None and fr.state.name == "SyncFailed"
 
+
+
+def test_prefect_ui_cancel_ends_the_run_as_cancelled(
+    omicsflow: Callable[..., Deployment],
+) -> None:
+    """The UI's Cancel (a forced Cancelling state) kills the pipeline's group and the run
+    ends cancelled, store first."""
+    import uuid as _uuid
+
+    from prefect.states import Cancelling
+
+    from tests.support.prefect_api import prefect_client
+
+    dep = omicsflow()
+    report_id = _store(dep).create(None, "behave", {"mode": "block"})
+    marker = f"omicsflow-test-child-{report_id}"
+    wait_for(lambda: _host_processes_with(marker), 60, "the pipeline's child process")
+    row = _rows(dep, report_id)[0]
+    with prefect_client(dep.env["PREFECT_API_URL"]) as client:
+        client.set_flow_run_state(_uuid.UUID(row.flow_run_id or ""), Cancelling(), force=True)
+    final = _final(dep, report_id, "cancelled", timeout=60)
+    assert final.reason == "Cancelled by operator"
+    assert _store(dep).get(report_id)["failureReason"] == "Cancelled by operator"
+    wait_for(lambda: not _host_processes_with(marker), 30, "no orphan child process")
+    assert any(a.command == "cancel" and a.actor == "prefect-ui" for a in dep.ledger.audit_entries())

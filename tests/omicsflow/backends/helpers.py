@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import boto3
@@ -49,12 +50,19 @@ def omics_settings(fake: HealthOmicsFake, **overrides: Any) -> HealthOmicsSettin
 
 def omics_backend(fake: HealthOmicsFake, **overrides: Any) -> HealthOmicsBackend:
     settings = omics_settings(fake, **overrides)
-    # Dummy credentials: the fake checks that requests are SigV4-signed, not by whom.
-    session = boto3.Session(
+    return HealthOmicsBackend(settings, make_omics_client(settings, aws_session()))
+
+
+@functools.cache
+def aws_session() -> boto3.Session:
+    """One session for all tests: building one loads botocore's data files (~0.2 s).
+
+    Dummy credentials: the fake checks that requests are SigV4-signed, not by whom.
+    """
+    return boto3.Session(
         aws_access_key_id="AKIDOMICSFLOWTEST", aws_secret_access_key="not-a-secret",
         region_name=REGION,
     )
-    return HealthOmicsBackend(settings, make_omics_client(settings, session))
 
 
 def seqera_settings(fake: SeqeraFake, **overrides: Any) -> SeqeraSettings:

@@ -74,7 +74,10 @@ class FakeServer:
         handler_cls = type(handler.__name__, (handler,), {"fake": owner})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown() (and so each test's teardown) fast.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -441,6 +441,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 class _Handler(BaseHTTPRequestHandler):
     fake: HealthOmicsFake
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the client's delayed ACK
+    # adds ~40 ms to every response.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         return
@@ -478,15 +481,16 @@ class _Handler(BaseHTTPRequestHandler):
         except _Fault as f:
             code = f.fault["code"]
             status = f.fault.get("status") or ERROR_STATUS.get(code, 500)
-            self._send_error(code, f"injected {code}", status, f.fault.get("retry_after"))
+            # Recorded before answering, so a test that got the answer also sees the record.
             fake.log.record(operation, status, arrived)
+            self._send_error(code, f"injected {code}", status, f.fault.get("retry_after"))
             return
         except _Reply as r:
-            self._send_error(r.code, r.message, r.status, None)
             fake.log.record(operation, r.status, arrived)
+            self._send_error(r.code, r.message, r.status, None)
             return
-        self._send(status, payload)
         fake.log.record(operation, status, arrived)
+        self._send(status, payload)
 
     def _operate(
         self, operation: str, match: re.Match[str], query: dict[str, str], raw: bytes
