@@ -11,10 +11,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from deployments.prefect_server import EmbeddedPrefectServer
 from omicsflow.cli.context import write_serve_file
 from omicsflow.runtime import Runtime
+
+if TYPE_CHECKING:
+    from deployments.poller import RemotePoller
 from omicsflow.settings import Settings, get_settings
 
 log = logging.getLogger("omicsflow.serve")
@@ -47,6 +51,30 @@ def sweep_scratch(rt: Runtime) -> None:
     removed = PipelineRunner(rt.settings.scratch_dir).sweep_orphans(running)
     if removed:
         log.info("swept %d orphaned scratch dirs", len(removed))
+
+
+def start_webhook(settings: Settings, rt: Runtime, poller: RemotePoller):  # type: ignore[no-untyped-def]
+    """The EventBridge push endpoint, when a port and a shared secret are configured."""
+    if settings.webhook_port is None:
+        return None
+    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+        log.error("OMICSFLOW_WEBHOOK_PORT is set but OMICSFLOW_WEBHOOK_SECRET is not: webhook off")
+        return None
+    from omicsflow.http.webhook import PATH, WebhookServer
+
+    def on_run(run_id: str) -> bool:
+        tracked = rt.ledger.by_backend_run_id("healthomics", run_id) is not None
+        if tracked:
+            poller.trigger(run_id)
+        return tracked
+
+    hook = WebhookServer(
+        settings.webhook_host, settings.webhook_port, settings.webhook_secret.get_secret_value(),
+        on_run,
+    )
+    hook.start()
+    log.info("HealthOmics webhook: http://%s:%d%s", settings.webhook_host, hook.port, PATH)
+    return hook
 
 
 class _Stop(Exception):
@@ -97,12 +125,15 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
     from deployments.enrichment import enrichment_deployment_kwargs
     from deployments.intake_loop import IntakeLoop
     from deployments.maintenance import Maintenance
+    from deployments.poller import RemotePoller
     from flows.attempt import attempt_flow
     from flows.enrich import enrich_flow
     from omicsflow.runtime import get_runtime
 
     loop: IntakeLoop | None = None
     maintenance: Maintenance | None = None
+    poller: RemotePoller | None = None
+    webhook = None
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         rt = get_runtime()
@@ -123,6 +154,9 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
         maintenance.start()
         loop = IntakeLoop(rt.store, rt.ledger, rt.services, resumed)
         loop.start()
+        poller = RemotePoller(rt, settings.remote_poll_seconds)
+        poller.start()
+        webhook = start_webhook(settings, rt, poller)
         if server is not None:
             log.info("Prefect UI: %s", server.ui_url)
         log.info(
@@ -136,6 +170,10 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
     except (KeyboardInterrupt, _Stop):
         log.info("stopping")
     finally:
+        if webhook is not None:
+            webhook.stop()
+        if poller is not None:
+            poller.stop()
         if loop is not None:
             loop.stop()
         if maintenance is not None:

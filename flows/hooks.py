@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from omicsflow.backends.factory import REMOTE_BACKENDS
 from omicsflow.domain.states import RunState
 from omicsflow.lifecycle.cancel import cancel_run
 from omicsflow.lifecycle.recovery import recover_run
@@ -45,6 +46,10 @@ def on_attempt_crashed(flow: Any, flow_run: Any, state: Any) -> None:
         return
     rt = get_runtime()
     row = rt.ledger.get(run_id)
+    if row is not None and row.backend in REMOTE_BACKENDS:
+        # The remote run goes on without this process: the poller re-attaches (it restarts
+        # the flow run, whose submit is idempotent) instead of declaring it lost.
+        return
     if row is not None and row.state == RunState.RUNNING.value:
         res = recover_run(rt.ledger, rt.store, rt.services, row)
         log.warning("run %s crashed; now %s", run_id, res.state.value)

@@ -74,6 +74,11 @@ class Run(SQLModel, table=True):
     backend_run_id: str | None = Field(default=None, max_length=256)
     backend_run_key: str | None = Field(default=None, max_length=256)
     backend_console_url: str | None = Field(default=None, sa_column=Column(Text))
+    # The full remote handle (run id, uuid/key, extras) so a restarted serve re-attaches.
+    backend_handle: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    remote_status: str | None = Field(default=None, max_length=64)  # as the platform says
+    remote_state: str | None = Field(default=None, max_length=16)  # normalised RemoteState
+    remote_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     flow_run_id: str | None = Field(default=None, index=True, max_length=64)
     log_path: str | None = Field(default=None, sa_column=Column(Text))
     pgid: int | None = None

@@ -88,6 +88,23 @@ class Ledger:
             )
             return list(s.exec(stmt))
 
+    def in_flight_remote(self, backends: Sequence[str]) -> list[Run]:
+        """Running rows of remote backends: what the poller tracks."""
+        with self.session() as s:
+            stmt = select(Run).where(
+                Run.state == RunState.RUNNING.value, col(Run.backend).in_(list(backends))
+            )
+            return list(s.exec(stmt.order_by(col(Run.id))))
+
+    def by_backend_run_id(self, backend: str, backend_run_id: str) -> Run | None:
+        with self.session() as s:
+            stmt = select(Run).where(
+                Run.backend == backend,
+                Run.backend_run_id == backend_run_id,
+                Run.state == RunState.RUNNING.value,
+            )
+            return s.exec(stmt).first()
+
     def stale_running(self, heartbeat_before: datetime, backends: Sequence[str]) -> list[Run]:
         """Running rows of process-holding backends whose heartbeat stopped: a dead process."""
         with self.session() as s:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     recovery_interval_seconds: float = Field(default=10.0, gt=0)
     outbox_interval_seconds: float = Field(default=2.0, gt=0)
     cancel_grace_seconds: float = Field(default=1.5, ge=0)
+
+    # Remote backends: how often the poller looks at every in-flight run (the push webhook
+    # triggers an immediate poll of one run in between).
+    remote_poll_seconds: float = Field(default=30.0, gt=0)
+    webhook_port: int | None = Field(default=None, ge=0, le=65535)
+    webhook_host: str = "127.0.0.1"
+    webhook_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:

@@ -169,10 +169,7 @@ def map_boto_error(exc: Exception, operation: str) -> Exception:
         return BackendPermanentError(text)
     if isinstance(
         exc,
-        EndpointConnectionError
-        | ConnectTimeoutError
-        | ReadTimeoutError
-        | BotoConnectionError,
+        EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | BotoConnectionError,
     ):
         return BackendTransientError(f"HealthOmics {operation}: cannot reach endpoint: {exc}")
     if isinstance(exc, BotoCoreError):
@@ -234,8 +231,9 @@ class HealthOmicsBackend:
                 raise map_boto_error(exc, operation) from exc
 
         def on_retry(attempt: int, exc: TransientError, delay: float) -> None:
-            log.warning("HealthOmics %s attempt %d: %s; retrying in %.2fs", operation, attempt,
-                        exc, delay)
+            log.warning(
+                "HealthOmics %s attempt %d: %s; retrying in %.2fs", operation, attempt, exc, delay
+            )
 
         policy = self._policy if retry else RetryPolicy(max_attempts=1)
         return call_with_retries(once, policy=policy, on_retry=on_retry, **self._sleep_kwargs)

@@ -318,8 +318,12 @@ class SeqeraBackend:
             return PollResult(handle, RemoteState.FAILED, "VANISHED", str(exc))
         wf = body.get("workflow") or {}
         if wf.get("deleted"):
-            return PollResult(handle, RemoteState.FAILED, "VANISHED",
-                              f"Seqera workflow {handle.run_id} was deleted")
+            return PollResult(
+                handle,
+                RemoteState.FAILED,
+                "VANISHED",
+                f"Seqera workflow {handle.run_id} was deleted",
+            )
         raw = str(wf.get("status") or "")
         # Seqera may add enum values without notice: anything unknown is UNKNOWN, not a crash.
         state = STATUS_MAP.get(raw, RemoteState.UNKNOWN)
@@ -360,7 +364,9 @@ class SeqeraBackend:
             return
         status = str((body.get("workflow") or {}).get("status") or "")
         if STATUS_MAP.get(status) in {
-            RemoteState.SUCCEEDED, RemoteState.FAILED, RemoteState.CANCELLED
+            RemoteState.SUCCEEDED,
+            RemoteState.FAILED,
+            RemoteState.CANCELLED,
         }:
             log.info("Seqera workflow %s already %s; not cancelling", handle.run_id, status)
             return
@@ -375,9 +381,14 @@ class SeqeraBackend:
         offset = 0
         size = self.settings.page_size
         while True:
-            body = self._json(
-                "GET", f"/workflow/{handle.run_id}/tasks", params={"max": size, "offset": offset}
-            ) or {}
+            body = (
+                self._json(
+                    "GET",
+                    f"/workflow/{handle.run_id}/tasks",
+                    params={"max": size, "offset": offset},
+                )
+                or {}
+            )
             entries = body.get("tasks") or []
             for entry in entries:
                 task = entry.get("task") or {}

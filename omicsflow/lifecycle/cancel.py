@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.domain.routing import CANCELLED_REASON
 from omicsflow.domain.states import ACTIVE_STATES, RunState
@@ -17,6 +18,20 @@ from omicsflow.services import ServicePolicy, ServicesFile
 from omicsflow.stores.base import ReportStore
 
 log = logging.getLogger(__name__)
+
+
+def _cancel_remote(services: ServicesFile, run: Run) -> None:
+    from omicsflow.backends.factory import backend_for
+    from omicsflow.lifecycle.remote import handle_of
+
+    svc = services.get(run.service)
+    handle = handle_of(run)
+    if svc is None or handle is None:
+        return
+    try:
+        backend_for(svc).cancel(handle)
+    except Exception as exc:  # the ledger says cancelled; the remote run is reported
+        log.error("could not cancel remote run %s of run %s: %s", handle.run_id, run.id, exc)
 
 
 class CancelResult(str, enum.Enum):
@@ -61,6 +76,8 @@ def cancel_run(
         from omicsflow.sandbox.runner import kill_process_group
 
         kill_process_group(run.pgid)
+    if run.backend_handle and res.result is not WriteResult.SUPERSEDED:
+        _cancel_remote(services, run)
     if flow_runs is not None and run.flow_run_id:
         try:
             flow_runs.request_cancel(run.flow_run_id, CANCELLED_REASON)

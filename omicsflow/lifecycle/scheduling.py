@@ -77,6 +77,36 @@ class FlowRuns:
             return None
         return fr.state.type if fr.state else None
 
+    def states(self, flow_run_ids: list[str]) -> dict[str, tuple[StateType, str]]:
+        """(type, name) of many flow runs, in batches of the API's page size."""
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        out: dict[str, tuple[StateType, str]] = {}
+        for i in range(0, len(flow_run_ids), 200):
+            ids = [uuid.UUID(x) for x in flow_run_ids[i : i + 200]]
+            for fr in self.client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=200
+            ):
+                if fr.state is not None:
+                    out[str(fr.id)] = (fr.state.type, fr.state.name or "")
+        return out
+
+    def resume(self, flow_run_id: str) -> bool:
+        """Resume a suspended flow run; False when it was not paused (yet)."""
+        from prefect.client.schemas.objects import StateType as T
+
+        fr = self.client.read_flow_run(uuid.UUID(flow_run_id))
+        if fr.state is None or fr.state.type is not T.PAUSED:
+            return False
+        result = self.client.resume_flow_run(uuid.UUID(flow_run_id))
+        return str(result.status).endswith("ACCEPT")
+
+    def restart(self, flow_run_id: str) -> None:
+        """Run a crashed flow run again now (its steps are idempotent)."""
+        self.client.set_flow_run_state(
+            uuid.UUID(flow_run_id), Scheduled(message="re-attached by omicsflow"), force=True
+        )
+
     def cancel_scheduled(self, flow_run_id: str, message: str) -> None:
         """End a flow run that has not started (a withdrawn or cancelled row)."""
         try:

@@ -21,8 +21,9 @@ REGION = "us-east-1"
 
 
 def identity(report: str = "rep-1", *, attempt: int = 1, seq: int = 1) -> AttemptIdentity:
-    return AttemptIdentity(run_id=7, report_id=report, service="wgs", generation=1,
-                           attempt=attempt, seq=seq)
+    return AttemptIdentity(
+        run_id=7, report_id=report, service="wgs", generation=1, attempt=attempt, seq=seq
+    )
 
 
 def request(report: str = "rep-1", **kw: Any) -> SubmitRequest:
@@ -60,7 +61,8 @@ def aws_session() -> boto3.Session:
     Dummy credentials: the fake checks that requests are SigV4-signed, not by whom.
     """
     return boto3.Session(
-        aws_access_key_id="AKIDOMICSFLOWTEST", aws_secret_access_key="not-a-secret",
+        aws_access_key_id="AKIDOMICSFLOWTEST",
+        aws_secret_access_key="not-a-secret",
         region_name=REGION,
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -138,8 +138,13 @@ def test_lifecycle_pending_running_completed(healthomics_fake: HealthOmicsFake) 
     handle = backend.submit(request())
     states = [backend.poll_many([handle])[0] for _ in range(7)]
     assert [r.state for r in states] == [
-        RemoteState.PENDING, RemoteState.PENDING, RemoteState.RUNNING, RemoteState.RUNNING,
-        RemoteState.RUNNING, RemoteState.SUCCEEDED, RemoteState.SUCCEEDED,
+        RemoteState.PENDING,
+        RemoteState.PENDING,
+        RemoteState.RUNNING,
+        RemoteState.RUNNING,
+        RemoteState.RUNNING,
+        RemoteState.SUCCEEDED,
+        RemoteState.SUCCEEDED,
     ]
     assert [r.raw_status for r in states[:3]] == ["PENDING", "STARTING", "RUNNING"]
     assert states[-1].terminal and not states[0].terminal
@@ -204,14 +209,20 @@ def test_failed_run_evidence_keeps_fields_apart(
 ) -> None:
     message = f"Run failed: task align-{code.lower()} reported {code}; see its log"
     tasks = [
-        {"name": f"align-{i}", "failureReason": code, "statusMessage": f"task {i}: {code}",
-         "logStream": f"arn:aws:logs:{REGION}:123456789012:log-stream:run/task-{i}"}
+        {
+            "name": f"align-{i}",
+            "failureReason": code,
+            "statusMessage": f"task {i}: {code}",
+            "logStream": f"arn:aws:logs:{REGION}:123456789012:log-stream:run/task-{i}",
+        }
         for i in range(3)
     ] + [{"name": "qc", "status": "COMPLETED"}]
     healthomics_fake.script(
         identity().token,
-        [("RUNNING", 1), ("FAILED", {"failureReason": code, "statusMessage": message,
-                                     "tasks": tasks})],
+        [
+            ("RUNNING", 1),
+            ("FAILED", {"failureReason": code, "statusMessage": message, "tasks": tasks}),
+        ],
     )
     backend = omics_backend(healthomics_fake)
     handle = backend.submit(request())
@@ -307,8 +318,9 @@ def test_limiter_above_the_quota_gets_throttled_and_recovers(
     handles = [fast.submit(request(f"r{i}", seq=i)) for i in range(12)]
     healthomics_fake.log.reset()
     healthomics_fake.enforce_tps(5, {"GetRun"})
-    greedy = omics_backend(healthomics_fake, max_tps=50, max_attempts=10, base_delay=0.2,
-                           max_delay=0.5)
+    greedy = omics_backend(
+        healthomics_fake, max_tps=50, max_attempts=10, base_delay=0.2, max_delay=0.5
+    )
     results = greedy.poll_many(handles)
     assert all(r.state is RemoteState.PENDING for r in results)
     assert healthomics_fake.log.count("GetRun") > 12  # some were throttled and retried
@@ -322,7 +334,10 @@ def test_5xx_is_retried_then_succeeds(healthomics_fake: HealthOmicsFake) -> None
     healthomics_fake.fail_next(1, {"GetRun"}, code="ServiceUnavailableException")
     assert backend.poll_many([handle])[0].state is RemoteState.PENDING
     assert [c.status for c in healthomics_fake.log.calls if c.operation == "GetRun"] == [
-        500, 500, 503, 200
+        500,
+        500,
+        503,
+        200,
     ]
 
 
@@ -391,7 +406,9 @@ def test_unreachable_endpoint_is_transient(healthomics_fake: HealthOmicsFake) ->
         port = sock.getsockname()[1]
     # Nothing listens on `port` any more.
     backend = omics_backend(
-        healthomics_fake, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=2,
+        healthomics_fake,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        max_attempts=2,
         connect_timeout=1.0,
     )
     with pytest.raises(BackendTransientError, match="cannot reach") as info:
@@ -441,7 +458,7 @@ def _captured_url(client: Any) -> str:
 
     def capture(request: Any, **_: Any) -> AWSResponse:
         seen.append(request.url)
-        return AWSResponse(request.url, 404, {}, None)
+        return AWSResponse(request.url, 404, HTTPHeaders(), None)
 
     client.meta.events.register("before-send.omics.GetRun", capture)
     # The canned 404 has no body, so the call fails; only the URL matters here.
@@ -478,10 +495,12 @@ def test_requests_are_sigv4_signed_and_unsigned_ones_rejected(
 
 def test_client_retries_are_configured_off(healthomics_fake: HealthOmicsFake) -> None:
     settings = omics_settings(healthomics_fake)
-    client = make_omics_client(settings, boto3.Session(
-        aws_access_key_id="A", aws_secret_access_key="B", region_name=REGION))
+    client = make_omics_client(
+        settings,
+        boto3.Session(aws_access_key_id="A", aws_secret_access_key="B", region_name=REGION),
+    )
     config: Config = client.meta.config
-    assert config.retries["total_max_attempts"] == 1
+    assert config.retries["total_max_attempts"] == 1  # type: ignore[attr-defined]
     assert config.inject_host_prefix is False
 
 

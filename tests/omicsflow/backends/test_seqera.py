@@ -19,12 +19,22 @@ from tests.support.fakes.seqera_fake import SeqeraFake
 pytestmark = pytest.mark.integration
 
 FAILED_TASKS = [
-    {"name": "NFCORE_SAREK:SAREK:FASTQC (s1)", "process": "NFCORE_SAREK:SAREK:FASTQC",
-     "status": "FAILED", "exitStatus": 137, "errorAction": "TERMINATE",
-     "workdir": "s3://lab-work/nextflow/ab/cdef01"},
+    {
+        "name": "NFCORE_SAREK:SAREK:FASTQC (s1)",
+        "process": "NFCORE_SAREK:SAREK:FASTQC",
+        "status": "FAILED",
+        "exitStatus": 137,
+        "errorAction": "TERMINATE",
+        "workdir": "s3://lab-work/nextflow/ab/cdef01",
+    },
     {"name": "NFCORE_SAREK:SAREK:BWAMEM1_MEM (s1)", "status": "COMPLETED", "exitStatus": 0},
-    {"name": "NFCORE_SAREK:SAREK:MULTIQC", "status": "FAILED", "exitStatus": 1,
-     "errorAction": "IGNORE", "errorMessage": "Missing output file(s) `multiqc_report.html`"},
+    {
+        "name": "NFCORE_SAREK:SAREK:MULTIQC",
+        "status": "FAILED",
+        "exitStatus": 1,
+        "errorAction": "IGNORE",
+        "errorMessage": "Missing output file(s) `multiqc_report.html`",
+    },
 ]
 
 
@@ -44,7 +54,9 @@ def test_submit_launches_with_the_attempt_token_as_run_name(seqera_fake: SeqeraF
     assert launch["workDir"] == "s3://lab-work/nextflow"
     assert launch["configProfiles"] == ["aws"]
     assert json.loads(launch["paramsText"]) == {
-        "outdir": "s3://lab-results/sarek", "genome": "GATK.GRCh38", "sample": "rep-1",
+        "outdir": "s3://lab-results/sarek",
+        "genome": "GATK.GRCh38",
+        "sample": "rep-1",
     }
     assert handle.console_url == f"{seqera_fake.url}/watch/{wf.id}"
 
@@ -93,8 +105,11 @@ def test_lifecycle_submitted_running_succeeded(seqera_fake: SeqeraFake) -> None:
     handle = backend.submit(request())
     states = [backend.poll_many([handle])[0].state for _ in range(5)]
     assert states == [
-        RemoteState.PENDING, RemoteState.RUNNING, RemoteState.RUNNING,
-        RemoteState.SUCCEEDED, RemoteState.SUCCEEDED,
+        RemoteState.PENDING,
+        RemoteState.RUNNING,
+        RemoteState.RUNNING,
+        RemoteState.SUCCEEDED,
+        RemoteState.SUCCEEDED,
     ]
     assert backend.list_outputs(handle) == ["s3://lab-results/sarek"]
 
@@ -132,14 +147,25 @@ def test_status_mapping(seqera_fake: SeqeraFake, raw: str, state: RemoteState) -
 
 
 def test_failed_workflow_evidence_keeps_fields_apart(seqera_fake: SeqeraFake) -> None:
-    report = "Error executing process > 'NFCORE_SAREK:SAREK:FASTQC (s1)'\n\nCaused by:\n  " \
-             "Process exceeded running time limit\n\nCommand exit status:\n  137"
+    report = (
+        "Error executing process > 'NFCORE_SAREK:SAREK:FASTQC (s1)'\n\nCaused by:\n  "
+        "Process exceeded running time limit\n\nCommand exit status:\n  137"
+    )
     seqera_fake.script(
         identity().token,
-        [("RUNNING", 1), ("FAILED", {"errorMessage": "Process `FASTQC (s1)` terminated "
-                                     "with an error exit status (137)",
-                                     "errorReport": report, "exitStatus": 1,
-                                     "tasks": FAILED_TASKS})],
+        [
+            ("RUNNING", 1),
+            (
+                "FAILED",
+                {
+                    "errorMessage": "Process `FASTQC (s1)` terminated "
+                    "with an error exit status (137)",
+                    "errorReport": report,
+                    "exitStatus": 1,
+                    "tasks": FAILED_TASKS,
+                },
+            ),
+        ],
     )
     backend = seqera_backend(seqera_fake)
     handle = backend.submit(request())
@@ -154,11 +180,14 @@ def test_failed_workflow_evidence_keeps_fields_apart(seqera_fake: SeqeraFake) ->
     assert ev.failure_reason is None and ev.status_message is None
     assert ev.exit_code == 1
     assert [t.name for t in ev.tasks] == [
-        "NFCORE_SAREK:SAREK:FASTQC (s1)", "NFCORE_SAREK:SAREK:MULTIQC",
+        "NFCORE_SAREK:SAREK:FASTQC (s1)",
+        "NFCORE_SAREK:SAREK:MULTIQC",
     ]
     fastqc, multiqc = ev.tasks
     assert (fastqc.exit_code, fastqc.status_message, fastqc.log_location) == (
-        137, "TERMINATE", "s3://lab-work/nextflow/ab/cdef01"
+        137,
+        "TERMINATE",
+        "s3://lab-work/nextflow/ab/cdef01",
     )
     assert multiqc.failure_reason == "Missing output file(s) `multiqc_report.html`"
     assert multiqc.status_message == "IGNORE"
@@ -236,9 +265,10 @@ def test_unreachable_api_is_transient(seqera_fake: SeqeraFake) -> None:
     settings = seqera_settings(seqera_fake, api_url="http://127.0.0.1:9", max_attempts=2)
     from omicsflow.backends.seqera import SeqeraBackend
 
-    with SeqeraBackend(settings, seqera_fake.token) as backend, pytest.raises(
-        BackendTransientError, match="network error"
-    ) as info:
+    with (
+        SeqeraBackend(settings, seqera_fake.token) as backend,
+        pytest.raises(BackendTransientError, match="network error") as info,
+    ):
         backend.submit(request())
     assert isinstance(info.value.__cause__, httpx.TransportError)
 
@@ -316,14 +346,16 @@ def test_cancel_of_a_finished_workflow_is_a_no_op(seqera_fake: SeqeraFake) -> No
             "https://cloud.seqera.io/orgs/lab/workspaces/genomics/watch/W1",
         ),
         (
-            {"console_url_template": "{web_url}/user/me/watch/{workflow_id}",
-             "web_url": "https://seqera.example/"},
+            {
+                "console_url_template": "{web_url}/user/me/watch/{workflow_id}",
+                "web_url": "https://seqera.example/",
+            },
             "https://seqera.example/user/me/watch/W1",
         ),
     ],
 )
 def test_console_url(overrides: dict[str, str], expected: str) -> None:
-    settings = SeqeraSettings(workspace_id=1, pipeline="p", **overrides)  # type: ignore[arg-type]
+    settings = SeqeraSettings(workspace_id=1, pipeline="p", **overrides)
     assert settings.console_url("W1") == expected
 
 

@@ -36,9 +36,7 @@ class CallLog:
             return list(self._calls)
 
     def counts(self, *, served_only: bool = False) -> Counter[str]:
-        return Counter(
-            c.operation for c in self.calls if not served_only or c.status < 400
-        )
+        return Counter(c.operation for c in self.calls if not served_only or c.status < 400)
 
     def count(self, operation: str, *, served_only: bool = False) -> int:
         return self.counts(served_only=served_only)[operation]

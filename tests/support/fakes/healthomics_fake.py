@@ -63,8 +63,13 @@ class FakeTask:
     log_stream: str | None = None
 
     def as_item(self) -> dict[str, Any]:
-        return {"taskId": self.task_id, "name": self.name, "status": self.status, "cpus": 2,
-                "memory": 4}
+        return {
+            "taskId": self.task_id,
+            "name": self.name,
+            "status": self.status,
+            "cpus": 2,
+            "memory": 4,
+        }
 
     def as_detail(self) -> dict[str, Any]:
         out = self.as_item()
@@ -184,16 +189,25 @@ class HealthOmicsFake:
             return list(self._runs.values())
 
     def throttle_next(
-        self, count: int, operations: set[str] | None = None, *, status: int | None = None,
+        self,
+        count: int,
+        operations: set[str] | None = None,
+        *,
+        status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
         """The next `count` matching requests get ThrottlingException (429 per the model)."""
-        self.faults.add(count, operations, code="ThrottlingException", status=status,
-                        retry_after=retry_after)
+        self.faults.add(
+            count, operations, code="ThrottlingException", status=status, retry_after=retry_after
+        )
 
     def fail_next(
-        self, count: int, operations: set[str] | None = None, *,
-        code: str = "InternalServerException", status: int | None = None,
+        self,
+        count: int,
+        operations: set[str] | None = None,
+        *,
+        code: str = "InternalServerException",
+        status: int | None = None,
     ) -> None:
         """The next `count` matching requests fail with `code` (5xx by default)."""
         self.faults.add(count, operations, code=code, status=status, retry_after=None)
@@ -323,7 +337,8 @@ class HealthOmicsFake:
                     else str(next(self._ids))
                 )
                 # A run nobody scripted stays PENDING until a test advances it.
-                steps, auto = ([("PENDING", 1)], False)
+                steps: list[Step] = [("PENDING", 1)]
+                auto = False
                 for key in (request_id, body.get("name") or ""):
                     if key in self._scripts:
                         steps, auto = self._scripts.pop(key)
@@ -368,7 +383,10 @@ class HealthOmicsFake:
                 runs = [r for r in runs if r.lifecycle.current[0] == query["status"]]
             items = [
                 {
-                    "arn": r.arn, "id": r.id, "name": r.name, "status": r.lifecycle.current[0],
+                    "arn": r.arn,
+                    "id": r.id,
+                    "name": r.name,
+                    "status": r.lifecycle.current[0],
                     "workflowId": r.body.get("workflowId"),
                     "creationTime": _iso(r.creation_time),
                 }

@@ -169,16 +169,22 @@ class SeqeraFake:
         self.faults.add(count, operations, status=429, retry_after=retry_after, after=False)
 
     def fail_next(
-        self, count: int, operations: set[str] | None = None, *, status: int = 503,
-        retry_after: float | None = None, after_processing: bool = False,
+        self,
+        count: int,
+        operations: set[str] | None = None,
+        *,
+        status: int = 503,
+        retry_after: float | None = None,
+        after_processing: bool = False,
     ) -> None:
         """The next `count` matching requests fail with `status`.
 
         `after_processing=True` performs the request first and loses the answer: a launch
         that happened although the client saw a 502 (a proxy timeout, a dropped connection).
         """
-        self.faults.add(count, operations, status=status, retry_after=retry_after,
-                        after=after_processing)
+        self.faults.add(
+            count, operations, status=status, retry_after=retry_after, after=after_processing
+        )
 
     def enforce_rps(self, rps: float) -> None:
         """Answer 429 once more than `rps` requests arrived in the trailing second."""
@@ -282,8 +288,11 @@ class SeqeraFake:
         with self._lock:
             steps, auto = self._scripts.pop(name, ([("SUBMITTED", 1)], False))
             self._workflows[workflow_id] = FakeWorkflow(
-                id=workflow_id, run_name=name, launch=launch,
-                lifecycle=Lifecycle(steps, auto=auto), created=datetime.now(UTC),
+                id=workflow_id,
+                run_name=name,
+                launch=launch,
+                lifecycle=Lifecycle(steps, auto=auto),
+                created=datetime.now(UTC),
             )
         return 200, {"workflowId": workflow_id}
 
@@ -292,7 +301,8 @@ class SeqeraFake:
         with self._lock:
             # Like the platform, `search` is a loose text match (substring of name/project).
             found = [
-                wf for wf in sorted(self._workflows.values(), key=lambda w: w.created)
+                wf
+                for wf in sorted(self._workflows.values(), key=lambda w: w.created)
                 if not search or search in wf.run_name or search in wf.launch.get("pipeline", "")
             ]
             start = int(query.get("offset", "0") or 0)
@@ -346,8 +356,15 @@ class SeqeraFake:
             wf = self._workflows.get(workflow_id)
             if wf is None:
                 return 404, {"message": f"Workflow {workflow_id} not found"}
-            keys = ("pipeline", "revision", "workDir", "paramsText", "configProfiles",
-                    "outputDir", "computeEnvId")
+            keys = (
+                "pipeline",
+                "revision",
+                "workDir",
+                "paramsText",
+                "configProfiles",
+                "outputDir",
+                "computeEnvId",
+            )
             launch = {k: wf.launch[k] for k in keys if k in wf.launch and k != "computeEnvId"}
             launch["id"] = f"launch-{wf.id}"
             return 200, {"launch": launch}
@@ -409,8 +426,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(operation, arrived, 401, {"message": "Unauthorized"}, None)
             return
         mock_request = MockRequest(
-            fake.url, method.lower(), parts.path, args=query,
-            headers={k: v for k, v in self.headers.items()}, data=raw or None,
+            fake.url,
+            method.lower(),
+            parts.path,
+            args=query,
+            headers={k: v for k, v in self.headers.items()},
+            data=raw or None,
             content_type=self.headers.get("Content-Type", "application/json"),
         )
         if fake.validate:
@@ -418,16 +439,22 @@ class _Handler(BaseHTTPRequestHandler):
             if result.errors:
                 detail = "; ".join(_describe(e) for e in result.errors)
                 fake.spec_errors.append(f"request {operation} {self.path}: {detail}")
-                self._answer(operation, arrived, 400, {"message": f"invalid request: {detail}"},
-                             None)
+                self._answer(
+                    operation, arrived, 400, {"message": f"invalid request: {detail}"}, None
+                )
                 return
         if query.get("workspaceId") != str(fake.workspace_id):
             self._answer(operation, arrived, 403, None, None)
             return
         fault = fake.faults.take(operation)
         if fault is not None and not fault["after"]:
-            self._answer(operation, arrived, fault["status"],
-                         {"message": f"injected HTTP {fault['status']}"}, fault["retry_after"])
+            self._answer(
+                operation,
+                arrived,
+                fault["status"],
+                {"message": f"injected HTTP {fault['status']}"},
+                fault["retry_after"],
+            )
             return
         if fake._throttled_by_quota():
             self._answer(operation, arrived, 429, {"message": "Too many requests"}, 1)
@@ -447,8 +474,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, payload = fake.op_cancel(wid)
         if fault is not None:
-            self._answer(operation, arrived, fault["status"],
-                         {"message": f"injected HTTP {fault['status']}"}, fault["retry_after"])
+            self._answer(
+                operation,
+                arrived,
+                fault["status"],
+                {"message": f"injected HTTP {fault['status']}"},
+                fault["retry_after"],
+            )
             return
         data = b"" if payload is None else json.dumps(payload).encode()
         if fake.validate and status in (200, 204, 400, 403):
@@ -465,7 +497,8 @@ class _Handler(BaseHTTPRequestHandler):
         for error in result.errors:
             schema_errors = list(getattr(error.__cause__, "schema_errors", None) or [])
             relevant = [
-                e for e in _flatten(schema_errors)
+                e
+                for e in _flatten(schema_errors)
                 if not (e.validator == "enum" and e.instance in fake._tolerated_statuses)
                 and not getattr(e, "context", None)
             ]
@@ -476,8 +509,13 @@ class _Handler(BaseHTTPRequestHandler):
             fake.spec_errors.append(f"response {operation} {status}: {'; '.join(problems)}")
 
     def _answer(
-        self, operation: str, arrived: float, status: int, payload: Any,
-        retry_after: float | None, data: bytes | None = None,
+        self,
+        operation: str,
+        arrived: float,
+        status: int,
+        payload: Any,
+        retry_after: float | None,
+        data: bytes | None = None,
     ) -> None:
         if data is None:
             data = b"" if payload is None else json.dumps(payload).encode()
@@ -506,4 +544,3 @@ def _describe(error: Exception) -> str:
     if schema_errors:
         return f"{error!r}: " + ", ".join(e.message for e in _flatten(list(schema_errors)))
     return f"{error!r}: {cause or error}"
-

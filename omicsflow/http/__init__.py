@@ -1,0 +1,1 @@
+"""HTTP surfaces omicsflow serves itself (Prefect's incoming webhooks are Cloud-only)."""
