@@ -9,9 +9,8 @@ import pytest
 from omicsflow.stores.base import DATA_READY, FAILED
 from omicsflow.stores.firestore import FirestoreReportStore
 from tests.deployments.conftest import Deployment
-from tests.deployments.test_serve_local_store import _final, _rows, _states
+from tests.deployments.test_serve_local_store import _final, _flow_ends, _rows, _states
 from tests.support.firestore_emulator import FirestoreEmulator
-from tests.support.prefect_api import read_flow_run
 from tests.support.serve_process import wait_for
 
 pytestmark = pytest.mark.integration
@@ -37,8 +36,7 @@ def test_firestore_success_and_user_failure(
     assert doc["status"] == FAILED
     assert doc["failureOwner"] == "lab" and doc["errorType"] == "user" and doc["attempts"] == 1
     assert doc["failureSummary"] == failed.summary
-    fr = read_flow_run(dep.env["PREFECT_API_URL"], failed.flow_run_id or "")
-    assert fr.state is not None and fr.state.name == "UserError"
+    _flow_ends(dep, failed.flow_run_id, "FAILED/UserError")
 
 
 def test_bad_documents_are_recorded_and_skipped(

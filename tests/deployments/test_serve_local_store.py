@@ -38,6 +38,16 @@ def _final(dep: Deployment, report_id: str, state: str, timeout: float = 60) -> 
         raise AssertionError(f"{exc}\nstates={_states(dep, report_id)}\n{dep.serve.log_tail()}") from None
 
 
+def _flow_state(dep: Deployment, flow_run_id: str) -> str:
+    fr = read_flow_run(dep.env["PREFECT_API_URL"], flow_run_id)
+    return f"{fr.state.type.value}/{fr.state.name}" if fr.state else "none"
+
+
+def _flow_ends(dep: Deployment, flow_run_id: str | None, expected: str) -> None:
+    """The ledger moves before the flow run returns its final state: wait for that too."""
+    wait_for(lambda: _flow_state(dep, flow_run_id or "") == expected, 30, f"flow run {expected}")
+
+
 def _store(dep: Deployment) -> LocalReportStore:
     return LocalReportStore(dep.ledger.engine)
 
@@ -70,8 +80,8 @@ def test_success_completes_in_ledger_and_prefect(omicsflow: Callable[..., Deploy
     report_id = added.stdout.strip()
     row = _final(dep, report_id, "succeeded", timeout=30)
     assert row.exit_code == 0 and row.attempt == 1 and row.flow_run_id
+    _flow_ends(dep, row.flow_run_id, "COMPLETED/Completed")
     fr = read_flow_run(dep.env["PREFECT_API_URL"], row.flow_run_id)
-    assert fr.state is not None and fr.state.type.value == "COMPLETED"
     assert f"doc:{report_id}" in fr.tags and "service:behave" in fr.tags
     # Outputs came back from the sandbox scratch to the report's real user-data dir.
     out = dep.home / "data" / "user" / report_id / "out" / "result.txt"
@@ -101,8 +111,7 @@ def test_user_failure_retried_to_failed_permanent(omicsflow: Callable[..., Deplo
     assert doc["status"] == FAILED
     assert doc["failureOwner"] == "lab" and doc["errorType"] == "user" and doc["attempts"] == 2
     assert doc["failureSummary"] and doc["failureReason"] and doc["failedAt"]
-    fr = read_flow_run(dep.env["PREFECT_API_URL"], row.flow_run_id or "")
-    assert fr.state is not None and fr.state.name == "UserError"
+    _flow_ends(dep, row.flow_run_id, "FAILED/UserError")
     first = read_flow_run(dep.env["PREFECT_API_URL"], rows[0].flow_run_id or "")
     assert first.state is not None and first.state.name == "Retrying"
 
@@ -129,8 +138,7 @@ def test_system_error_retries_on_its_own_budget(omicsflow: Callable[..., Deploym
     assert [r.attempt for r in rows] == [1, 1]
     assert row.owner == "platform" and row.error_type == "system"
     assert _store(dep).get(report_id)["errorType"] == "system"
-    fr = read_flow_run(dep.env["PREFECT_API_URL"], row.flow_run_id or "")
-    assert fr.state is not None and fr.state.name == "SystemError"
+    _flow_ends(dep, row.flow_run_id, "FAILED/SystemError")
 
 
 def test_withdraw_cancels_cooling_run_without_writing_store(
@@ -215,8 +223,7 @@ def test_failed_sync_when_the_store_refuses_the_document(
     assert 3500 < delay <= 3600
     assert row.flow_run_id, "the retry series has its scheduled flow run"
     assert store.get(report_id)["status"] == DATA_READY
-    fr = read_flow_run(dep.env["PREFECT_API_URL"], first.flow_run_id or "")
-    assert fr.state is not None and fr.state.name == "SyncFailed"
+    _flow_ends(dep, first.flow_run_id, "FAILED/SyncFailed")
 
 
 

@@ -19,11 +19,11 @@ from omicsflow.backends.base import AttemptIdentity
 from omicsflow.stores.base import FAILED
 from omicsflow.stores.local import LocalReportStore
 from tests.deployments.conftest import Deployment
-from tests.deployments.test_serve_local_store import _final, _rows
+from tests.deployments.test_serve_local_store import _final, _flow_ends, _flow_state, _rows
 from tests.support.fakes.healthomics_fake import HealthOmicsFake
 from tests.support.fakes.seqera_fake import SeqeraFake
 from tests.support.firestore_emulator import free_port
-from tests.support.prefect_api import prefect_client, read_flow_run
+from tests.support.prefect_api import prefect_client
 from tests.support.serve_process import REPO_ROOT, wait_for
 
 pytestmark = pytest.mark.integration
@@ -104,11 +104,6 @@ def _token(service: str, report_id: str, run_id: int = 0) -> str:
     return AttemptIdentity(run_id, report_id, service, 1, 1, 0).token
 
 
-def _flow_state(dep: Deployment, flow_run_id: str) -> str:
-    fr = read_flow_run(dep.env["PREFECT_API_URL"], flow_run_id)
-    return f"{fr.state.type.value}/{fr.state.name}" if fr.state else "none"
-
-
 def test_healthomics_success_through_suspend_and_resume(
     remote: Callable[..., Deployment], fakes: tuple[HealthOmicsFake, SeqeraFake]
 ) -> None:
@@ -123,7 +118,7 @@ def test_healthomics_success_through_suspend_and_resume(
     assert started.body["parameters"] == {"input": "s3://in/x.bam", "sample": report_id}
     assert started.body["roleArn"].endswith("role/omics-run"), "role ARN comes from the block"
     assert row.backend_run_id == started.id and row.backend_run_key == started.uuid
-    assert _flow_state(dep, row.flow_run_id or "") == "COMPLETED/Completed"
+    _flow_ends(dep, row.flow_run_id, "COMPLETED/Completed")
     with prefect_client(dep.env["PREFECT_API_URL"]) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -155,7 +150,7 @@ def test_healthomics_failure_keeps_evidence_apart(
     assert row.owner == "bioinformatician" and row.classified_by == "lookup"
     doc = LocalReportStore(dep.ledger.engine).get(report_id)
     assert doc["status"] == FAILED and doc["failureOwner"] == "bioinformatician"
-    assert _flow_state(dep, row.flow_run_id or "") == "FAILED/UserError"
+    _flow_ends(dep, row.flow_run_id, "FAILED/UserError")
 
 
 def test_no_duplicate_start_after_a_crash_between_submit_and_ledger(
@@ -221,7 +216,7 @@ def test_cancel_cancels_the_remote_run(
     assert res.returncode == 0, res.stdout + res.stderr
     final = _final(dep, report_id, "cancelled", timeout=30)
     assert omics.log.count("CancelRun") == 1
-    assert omics.run(token).status == "CANCELLED"
+    assert omics.run(token).lifecycle.current[0] == "CANCELLED"
     assert LocalReportStore(dep.ledger.engine).get(report_id)["failureReason"] == "Cancelled by operator"
     wait_for(lambda: _flow_state(dep, final.flow_run_id or "").startswith("CANCELLED"), 30,
              "the suspended flow run to be cancelled")
