@@ -10,7 +10,7 @@ report store and a services file with one service (cooldown 0) whose pipeline pr
 bubblewrap sandbox unless --no-sandbox.
 
 The bench adds reports to the local store one at a time, with a random 0..--max-gap s pause
-between them, waits until every run succeeded, and prints p50/p99/max of
+between them, waits until every pipeline has started (--timeout), and prints p50/p99/max of
 (pipeline start - report created), plus the breakdown per stage:
   created -> ledger row inserted (store watch + intake)
   row -> flow run created (Prefect API)
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.firestore_emulator import free_port  # noqa: E402
-from tests.support.serve_process import ServeProcess, wait_for  # noqa: E402
+from tests.support.serve_process import ServeProcess  # noqa: E402
 
 GOAL_P50 = 3.0
 SERVICE = "bench-latency"
@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-gap", type=float, default=2.0, help="max random pause between reports (default 2 s)"
     )
     p.add_argument("--no-sandbox", action="store_true", help="OMICSFLOW_SANDBOX_ENABLED=false")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=150,
+        help="seconds to wait for the pipelines to start after the last report (default 150)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed for the gaps")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (serve log, ledger)")
     return p.parse_args(argv)
@@ -144,13 +150,29 @@ def run(args: argparse.Namespace, tmp: Path, api: str, serve: ServeProcess) -> i
             store.create(rid, SERVICE, {"bench": True})
             created[rid] = time.time()
 
-        def finished() -> bool:
-            rows = [ledger.rows_for_report(rid) for rid in created]
-            if any(r and r[-1].state in ("failed_permanent", "system_error") for r in rows):
-                raise AssertionError(f"a run failed:\n{serve.log_tail()}")
-            return all(r and r[-1].state == "succeeded" for r in rows)
+        def started(rid: str) -> float | None:
+            rows = ledger.rows_for_report(rid)
+            if not rows or not rows[0].log_path or not Path(rows[0].log_path).exists():
+                return None
+            for ln in Path(rows[0].log_path).read_text(errors="replace").splitlines():
+                if ln.startswith("BENCH_START "):
+                    return float(ln.split()[1])
+            return None
 
-        wait_for(finished, 180, "every run to succeed", interval=0.5)
+        # Wait for every pipeline to have started (what is measured), not for the runs to end.
+        deadline = time.monotonic() + args.timeout
+        starts: dict[str, float] = {}
+        while len(starts) < len(created) and time.monotonic() < deadline:
+            for rid in created:
+                if rid not in starts and (t_start := started(rid)) is not None:
+                    starts[rid] = t_start
+            time.sleep(0.5)
+        missing = sorted(set(created) - set(starts))
+        if missing:
+            print(
+                f"WARNING: {len(missing)} pipeline(s) had not started {args.timeout:.0f}s after "
+                f"the last report was added: {missing}; the numbers below leave them out"
+            )
 
         stages: dict[str, list[float]] = {
             k: []
@@ -164,22 +186,17 @@ def run(args: argparse.Namespace, tmp: Path, api: str, serve: ServeProcess) -> i
             )
         }
         with httpx.Client(base_url=api, timeout=10) as http:
-            for rid, t_created in created.items():
+            for rid, t_start in starts.items():
+                t_created = created[rid]
                 rows = ledger.rows_for_report(rid)
                 assert len(rows) == 1, f"{rid}: {len(rows)} rows"
                 row = rows[0]
-                assert row.flow_run_id and row.log_path and row.started_at
+                assert row.flow_run_id and row.started_at
                 fr = http.get(f"/flow_runs/{row.flow_run_id}").json()
                 t_row = row.created_at.timestamp()
                 t_fr = datetime.fromisoformat(fr["created"]).timestamp()
                 t_running = datetime.fromisoformat(fr["start_time"]).timestamp()
                 t_claim = row.started_at.timestamp()
-                line = next(
-                    ln
-                    for ln in Path(row.log_path).read_text().splitlines()
-                    if ln.startswith("BENCH_START ")
-                )
-                t_start = float(line.split()[1])
                 for key, value in zip(
                     stages,
                     (
@@ -199,6 +216,9 @@ def run(args: argparse.Namespace, tmp: Path, api: str, serve: ServeProcess) -> i
 
     total = stages["TOTAL created -> pipeline start"]
     p50 = statistics.median(total)
+    if not total:
+        print("no pipeline started")
+        return 1
     print(f"\n{len(total)} reports; stage times in seconds (p50 / p99 / max):")
     for key, xs in stages.items():
         print(f"  {key:<34} {statistics.median(xs):6.2f} / {pct(xs, 0.99):6.2f} / {max(xs):6.2f}")
@@ -207,7 +227,7 @@ def run(args: argparse.Namespace, tmp: Path, api: str, serve: ServeProcess) -> i
         f"max {max(total):.2f}s  (goal p50 <= {GOAL_P50:.0f}s: "
         f"{'MET' if p50 <= GOAL_P50 else 'NOT MET'})  [{load_average()}]"
     )
-    return 0
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from prefect.client.schemas.objects import StateType
 
 from ledger.models import Run
-from omicsflow.backends.base import RemoteState
+from omicsflow.backends.base import PollResult, RemoteState
 from omicsflow.backends.factory import REMOTE_BACKENDS, backend_for
 from omicsflow.domain.routing import CANCELLED_REASON
 from omicsflow.lifecycle.cancel import cancel_run
@@ -117,12 +117,36 @@ class RemotePoller:
                         continue  # not polled this time (throttled): next tick
                     assert row.id is not None
                     record_poll(self.rt.ledger, row.id, result)
+                    if not result.terminal and row.flow_run_id:
+                        self._show_status(flow_runs, row, result, states.get(row.flow_run_id))
                     if not result.terminal or not row.flow_run_id:
                         continue
                     if result.state is not RemoteState.SUCCEEDED and ended(row) is None:
                         # Evidence once, here, under this process's rate limiter.
-                        record_evidence(self.rt.ledger, row.id, backend.collect_evidence(result.handle))
+                        record_evidence(
+                            self.rt.ledger, row.id, backend.collect_evidence(result.handle)
+                        )
                     self._wake_flow(flow_runs, row, states.get(row.flow_run_id))
+
+    def _show_status(
+        self,
+        flow_runs: FlowRuns,
+        row: Run,
+        result: PollResult,
+        state: tuple[StateType, str] | None,
+    ) -> None:
+        if (
+            state is None
+            or state[0] is not StateType.PAUSED
+            or row.remote_status == result.raw_status
+        ):
+            return
+        assert row.flow_run_id is not None
+        message = f"{result.handle.backend} run {result.handle.run_id}: {result.raw_status}"
+        try:
+            flow_runs.annotate_paused(row.flow_run_id, message)
+        except Exception as exc:  # cosmetic: never let it stop polling
+            log.debug("could not annotate flow run %s: %s", row.flow_run_id, exc)
 
     def _wake_flow(
         self, flow_runs: FlowRuns, row: Run, state: tuple[StateType, str] | None
@@ -143,8 +167,19 @@ class RemotePoller:
         the cancellation hook, so the poller carries out the cancel (remote run included)."""
         assert row.id is not None
         rt = self.rt
-        rep = cancel_run(rt.ledger, rt.store, rt.services, row.id, actor="prefect-ui",
-                         flow_runs=None, grace_seconds=0)
-        log.info("run %s cancelled from the Prefect UI: %s (%s)", row.id, rep.result.value,
-                 CANCELLED_REASON)
+        rep = cancel_run(
+            rt.ledger,
+            rt.store,
+            rt.services,
+            row.id,
+            actor="prefect-ui",
+            flow_runs=None,
+            grace_seconds=0,
+        )
+        log.info(
+            "run %s cancelled from the Prefect UI: %s (%s)",
+            row.id,
+            rep.result.value,
+            CANCELLED_REASON,
+        )
         self.stats.cancelled += 1

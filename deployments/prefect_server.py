@@ -58,8 +58,17 @@ class EmbeddedPrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
-             "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -78,7 +87,9 @@ class EmbeddedPrefectServer:
                 pass
             time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"Prefect server did not answer within {timeout:.0f}s; see {self.log_path}")
+        raise RuntimeError(
+            f"Prefect server did not answer within {timeout:.0f}s; see {self.log_path}"
+        )
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -19,6 +19,7 @@ from omicsflow.runtime import Runtime
 
 if TYPE_CHECKING:
     from deployments.poller import RemotePoller
+    from omicsflow.http.webhook import WebhookServer
 from omicsflow.settings import Settings, get_settings
 
 log = logging.getLogger("omicsflow.serve")
@@ -53,7 +54,7 @@ def sweep_scratch(rt: Runtime) -> None:
         log.info("swept %d orphaned scratch dirs", len(removed))
 
 
-def start_webhook(settings: Settings, rt: Runtime, poller: RemotePoller):  # type: ignore[no-untyped-def]
+def start_webhook(settings: Settings, rt: Runtime, poller: RemotePoller) -> WebhookServer | None:
     """The EventBridge push endpoint, when a port and a shared secret are configured."""
     if settings.webhook_port is None:
         return None
@@ -69,7 +70,9 @@ def start_webhook(settings: Settings, rt: Runtime, poller: RemotePoller):  # typ
         return tracked
 
     hook = WebhookServer(
-        settings.webhook_host, settings.webhook_port, settings.webhook_secret.get_secret_value(),
+        settings.webhook_host,
+        settings.webhook_port,
+        settings.webhook_secret.get_secret_value(),
         on_run,
     )
     hook.start()
@@ -181,5 +184,3 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
         if server is not None:
             server.stop()
     return 0
-
-

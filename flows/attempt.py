@@ -121,7 +121,9 @@ def _remote(run: Run, svc: ServiceConfig) -> Finished | None:
     if state is None:
         get_run_logger().info(
             "%s run %s submitted (%s); suspending until it ends",
-            handle.backend, handle.run_id, current.remote_status or "not polled yet",
+            handle.backend,
+            handle.run_id,
+            current.remote_status or "not polled yet",
         )
         # A fresh key each time: a resume before the remote end (an operator's Resume) just
         # suspends again instead of being taken for the earlier suspension.
@@ -149,8 +151,10 @@ def attempt_flow(run_id: int) -> State[Any]:
     if run is None:
         return Failed(name="NotFound", message=f"run {run_id} is not in the ledger")
     me = _current_flow_run_id()
-    resumed = run.state == RunState.RUNNING.value and run.backend in REMOTE_BACKENDS and (
-        run.flow_run_id == me
+    resumed = (
+        run.state == RunState.RUNNING.value
+        and run.backend in REMOTE_BACKENDS
+        and (run.flow_run_id == me)
     )
     if not resumed:
         if run.state not in (RunState.QUEUED.value, RunState.WAITING_COOLDOWN.value):

@@ -217,7 +217,9 @@ class Ledger:
     ) -> PendingStoreWrite:
         """Record a terminal store write before trying it (idempotent per run)."""
         with self.session() as s:
-            existing = s.exec(select(PendingStoreWrite).where(PendingStoreWrite.run_id == run_id)).first()
+            existing = s.exec(
+                select(PendingStoreWrite).where(PendingStoreWrite.run_id == run_id)
+            ).first()
             if existing is not None:
                 return existing
             pw = PendingStoreWrite(
@@ -234,7 +236,9 @@ class Ledger:
 
     def pending_write_for(self, run_id: int) -> PendingStoreWrite | None:
         with self.session() as s:
-            return s.exec(select(PendingStoreWrite).where(PendingStoreWrite.run_id == run_id)).first()
+            return s.exec(
+                select(PendingStoreWrite).where(PendingStoreWrite.run_id == run_id)
+            ).first()
 
     def note_write_failure(self, pw_id: int, error: str) -> None:
         with self.session() as s:

@@ -41,7 +41,9 @@ def make_store(settings: Settings, ledger: Ledger) -> ReportStore:
 
 def services_path(settings: Settings) -> ServicesFile:
     if settings.services is None:
-        raise ConfigError("no services file: set OMICSFLOW_SERVICES (or use `omicsflow serve --demo`)")
+        raise ConfigError(
+            "no services file: set OMICSFLOW_SERVICES (or use `omicsflow serve --demo`)"
+        )
     return load_services(settings.services)
 
 

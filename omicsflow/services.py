@@ -56,7 +56,9 @@ class ServiceConfig(ServicePolicy):
     @classmethod
     def _argv(cls, v: Any) -> Any:
         if isinstance(v, str):
-            raise ValueError("command must be an argv list such as [\"bash\", \"run.sh\"], not a shell string")
+            raise ValueError(
+                'command must be an argv list such as ["bash", "run.sh"], not a shell string'
+            )
         return v
 
     @field_validator("command")
@@ -83,7 +85,9 @@ class ServiceConfig(ServicePolicy):
     def _environment(cls, v: dict[str, str]) -> dict[str, str]:
         for name, value in v.items():
             if not ENV_NAME.match(name):
-                raise ValueError(f"environment key {name!r} is not a valid environment variable name")
+                raise ValueError(
+                    f"environment key {name!r} is not a valid environment variable name"
+                )
             if "\x00" in value:
                 raise ValueError(f"environment.{name} contains a NUL byte")
         return v

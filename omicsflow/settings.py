@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMICSFLOW_", extra="ignore")
 
-    home: Path = Field(default=Path(".omicsflow"), description="Data dir: ledger DB, logs, scratch.")
+    home: Path = Field(
+        default=Path(".omicsflow"), description="Data dir: ledger DB, logs, scratch."
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite under the home."
     )
@@ -79,7 +81,9 @@ class Settings(BaseSettings):
 
     @property
     def local_pipelines_limit(self) -> str:
-        return "omicsflow-local-pipelines" + ("" if self.instance == "default" else f"-{self.instance}")
+        return "omicsflow-local-pipelines" + (
+            "" if self.instance == "default" else f"-{self.instance}"
+        )
 
     @property
     def effective_max_workers(self) -> int:

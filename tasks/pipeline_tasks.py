@@ -10,6 +10,7 @@ from omicsflow.lifecycle.local_exec import run_local
 from omicsflow.runtime import get_runtime
 from omicsflow.sandbox.spec import PipelineResult
 
+
 @task(name="run-local-pipeline")
 def run_local_pipeline(run_id: int) -> PipelineResult:
     rt = get_runtime()

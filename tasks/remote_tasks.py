@@ -5,13 +5,15 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_link_artifact
 
+from ledger.models import Run
 from omicsflow.backends.base import RunHandle
 from omicsflow.backends.factory import backend_for
 from omicsflow.lifecycle.remote import submit_attempt
-from omicsflow.runtime import get_runtime
+from omicsflow.runtime import Runtime, get_runtime
+from omicsflow.services import ServiceConfig
 
 
-def _service(run_id: int):  # type: ignore[no-untyped-def]
+def _service(run_id: int) -> tuple[Runtime, Run, ServiceConfig]:
     rt = get_runtime()
     run = rt.ledger.get(run_id)
     assert run is not None

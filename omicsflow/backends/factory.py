@@ -7,7 +7,7 @@ and one rate limiter (the poller and the attempt flows of one process never exce
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from omicsflow.backends.base import RemoteBackend
 from omicsflow.errors import ConfigError
@@ -27,7 +27,7 @@ def _healthomics(svc: ServiceConfig) -> RemoteBackend:
     block_name = raw.pop("account_block", DEFAULT_HEALTHOMICS_BLOCK)
     raw.pop("parameters_template", None)
     try:
-        account = HealthOmicsAccount.load(block_name)
+        account = cast(HealthOmicsAccount, HealthOmicsAccount.load(block_name))
     except ValueError as exc:
         raise ConfigError(
             f"service {svc.name}: HealthOmics account block {block_name!r} not found "
@@ -52,9 +52,11 @@ def _seqera(svc: ServiceConfig) -> RemoteBackend:
     block_name = raw.pop("token_block", DEFAULT_SEQERA_TOKEN_BLOCK)
     raw.pop("parameters_template", None)
     try:
-        token = SeqeraToken.load(block_name)
+        token = cast(SeqeraToken, SeqeraToken.load(block_name))
     except ValueError as exc:
-        raise ConfigError(f"service {svc.name}: Seqera token block {block_name!r} not found") from exc
+        raise ConfigError(
+            f"service {svc.name}: Seqera token block {block_name!r} not found"
+        ) from exc
     if token.api_url:
         raw["api_url"] = token.api_url
     try:

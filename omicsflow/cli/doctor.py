@@ -46,7 +46,11 @@ def run_checks() -> Iterator[Check]:
         return
     yield ("services file", True, f"{rt.services.path}: {', '.join(sorted(rt.services.services))}")
     reachable = rt.store.check_connectivity(timeout_seconds=5)
-    yield ("report store", reachable, f"{settings.report_store} {'reachable' if reachable else 'unreachable'}")
+    yield (
+        "report store",
+        reachable,
+        f"{settings.report_store} {'reachable' if reachable else 'unreachable'}",
+    )
 
     from omicsflow.sandbox.bwrap import bwrap_available
 

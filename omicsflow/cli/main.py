@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from cyclopts import App, Parameter
 from rich.console import Console
@@ -18,7 +18,13 @@ from omicsflow.cli.reclassify import reclassify_cmd
 from omicsflow.cli.render import run_json, short_time
 from omicsflow.errors import OmicsflowError
 
-app = App(name="omicsflow", help="Run a genomics lab's pipelines on Prefect; nothing lost, nothing duplicated.")
+if TYPE_CHECKING:
+    from omicsflow.runtime import Runtime
+
+app = App(
+    name="omicsflow",
+    help="Run a genomics lab's pipelines on Prefect; nothing lost, nothing duplicated.",
+)
 runs_app = App(name="runs", help="Inspect, follow and cancel runs.")
 reports_app = App(name="reports", help="Reports in the local report store.")
 app.command(runs_app)
@@ -29,7 +35,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _runtime():  # type: ignore[no-untyped-def]
+def _runtime() -> Runtime:
     adopt_serve_environment()
     from omicsflow.runtime import build_runtime
 
@@ -45,7 +51,9 @@ def serve(
 ) -> int:
     """Serve the attempt deployment, run intake and recovery; start a local Prefect server
     when PREFECT_API_URL is unset. --demo uses the example services and the local store."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from deployments.serve import serve as run_serve
@@ -68,10 +76,14 @@ def reports_add(
         err.print("reports add writes the local report store; this home uses Firestore")
         return 2
     if rt.services.get(service) is None:
-        err.print(f"unknown service {service!r}; configured: {', '.join(sorted(rt.services.services))}")
+        err.print(
+            f"unknown service {service!r}; configured: {', '.join(sorted(rt.services.services))}"
+        )
         return 2
     if report_id is not None and not is_safe_report_id(report_id):
-        err.print(f"report id {report_id!r} is not usable (no '/', '\\', '..' or control characters)")
+        err.print(
+            f"report id {report_id!r} is not usable (no '/', '\\', '..' or control characters)"
+        )
         return 2
     fields: dict[str, str] = {}
     for item in field or []:
@@ -81,7 +93,7 @@ def reports_add(
             return 2
         fields[key] = value
     store = rt.store
-    new_id = store.create(report_id, service, fields)  # type: ignore[attr-defined]
+    new_id = store.create(report_id, service, fields)
     print(new_id)
     return 0
 
@@ -101,11 +113,19 @@ def runs_list(
     if json_:
         print(json.dumps([run_json(r) for r in rows]))
         return 0
-    table = Table("id", "report", "service", "gen/att", "state", "scheduled", "finished", "owner", "summary")
+    table = Table(
+        "id", "report", "service", "gen/att", "state", "scheduled", "finished", "owner", "summary"
+    )
     for r in rows:
         table.add_row(
-            str(r.id), r.report_id, r.service, f"{r.generation}/{r.attempt}", r.state,
-            short_time(r.scheduled_run_at), short_time(r.finished_at), r.owner or "",
+            str(r.id),
+            r.report_id,
+            r.service,
+            f"{r.generation}/{r.attempt}",
+            r.state,
+            short_time(r.scheduled_run_at),
+            short_time(r.finished_at),
+            r.owner or "",
             (r.summary or r.reason or "")[:60],
         )
     out.print(table)
@@ -147,10 +167,9 @@ def runs_log(run_id: int, *, follow: bool = False) -> int:
         err.print(f"no run {run_id}")
         return 1
     path = Path(run.log_path) if run.log_path else None
-    if path is None or not path.exists():
-        if not follow:
-            err.print(f"run {run_id} has no log yet (state {run.state})")
-            return 1
+    if (path is None or not path.exists()) and not follow:
+        err.print(f"run {run_id} has no log yet (state {run.state})")
+        return 1
     pos = 0
     while True:
         if path is not None and path.exists():
@@ -181,7 +200,12 @@ def runs_cancel(run_id: int) -> int:
     flow_runs = FlowRuns()
     try:
         rep = cancel_run(
-            rt.ledger, rt.store, rt.services, run_id, actor="cli", flow_runs=flow_runs,
+            rt.ledger,
+            rt.store,
+            rt.services,
+            run_id,
+            actor="cli",
+            flow_runs=flow_runs,
             grace_seconds=rt.settings.cancel_grace_seconds,
         )
     finally:
@@ -205,7 +229,9 @@ def doctor() -> int:
     ok = True
     for name, passed, detail in run_checks():
         ok &= passed
-        out.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {name}: {detail}")
+        out.print(
+            f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {name}: {detail}"
+        )
     return 0 if ok else 1
 
 

@@ -45,7 +45,9 @@ DEDUP_BLOCKING_STATES: frozenset[RunState] = ACTIVE_STATES | frozenset(
 )
 
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    S.RECEIVED: frozenset({S.MANUAL_HOLD, S.WAITING_COOLDOWN, S.QUEUED, S.FAILED_PERMANENT, S.CANCELLED}),
+    S.RECEIVED: frozenset(
+        {S.MANUAL_HOLD, S.WAITING_COOLDOWN, S.QUEUED, S.FAILED_PERMANENT, S.CANCELLED}
+    ),
     S.MANUAL_HOLD: frozenset({S.WAITING_COOLDOWN, S.QUEUED, S.FAILED_PERMANENT, S.CANCELLED}),
     S.WAITING_COOLDOWN: frozenset({S.QUEUED, S.RUNNING, S.FAILED_PERMANENT, S.CANCELLED}),
     S.QUEUED: frozenset({S.RUNNING, S.FAILED_PERMANENT, S.CANCELLED}),
@@ -85,7 +87,7 @@ def can_transition(src: RunState, dst: RunState) -> bool:
 
 
 def terminal_failure_state(error_type: ErrorType) -> RunState:
-    """The one rule: a system error ends as system_error, every other failure as failed_permanent."""
+    """The one rule: a system error ends as system_error, any other failure failed_permanent."""
     return S.SYSTEM_ERROR if error_type is ErrorType.SYSTEM else S.FAILED_PERMANENT
 
 

@@ -31,7 +31,9 @@ def parse_run_status_change(body: bytes) -> RunStatusChange:
     if event.get("source") != "aws.omics":
         raise BadEvent(f"source must be 'aws.omics', got {str(event.get('source'))[:40]!r}")
     if event.get("detail-type") != "Run Status Change":
-        raise BadEvent(f"detail-type must be 'Run Status Change', got {str(event.get('detail-type'))[:40]!r}")
+        raise BadEvent(
+            f"detail-type must be 'Run Status Change', got {str(event.get('detail-type'))[:40]!r}"
+        )
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise BadEvent("event has no 'detail' object")

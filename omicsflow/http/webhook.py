@@ -41,7 +41,7 @@ def make_server(
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             if self.path != PATH:
                 self._reply(404, {"error": f"unknown path; POST events to {PATH}"})
                 return
@@ -76,7 +76,9 @@ class WebhookServer:
     def __init__(self, host: str, port: int, secret: str, on_run: Callable[[str], bool]) -> None:
         self.httpd = make_server(host, port, secret, on_run)
         self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="webhook", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="webhook", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

@@ -67,11 +67,19 @@ def cancel_run(
     run = ledger.get(run_id)
     assert run is not None and run.id is not None
     if RunState(run.state) not in ACTIVE_STATES:
-        ledger.audit(actor, "cancel", "abandoned", run_id=run_id, report_id=run.report_id,
-                     detail=f"run already {run.state}")
+        ledger.audit(
+            actor,
+            "cancel",
+            "abandoned",
+            run_id=run_id,
+            report_id=run.report_id,
+            detail=f"run already {run.state}",
+        )
         return CancelReport(CancelResult.NOT_ACTIVE, run.state, f"run already {run.state}")
     policy = services.get(run.service) or ServicePolicy()
-    res = write_terminal(ledger, store, run, RunState.CANCELLED, CANCELLED_REASON, policy, ACTIVE_STATES)
+    res = write_terminal(
+        ledger, store, run, RunState.CANCELLED, CANCELLED_REASON, policy, ACTIVE_STATES
+    )
     if kill_group and run.state == RunState.RUNNING.value and run.pgid:
         from omicsflow.sandbox.runner import kill_process_group
 
@@ -86,12 +94,24 @@ def cancel_run(
     final = ledger.get(run_id)
     state = final.state if final else None
     if res.result is WriteResult.OUTAGE:
-        ledger.audit(actor, "cancel", "queued", run_id=run_id, report_id=run.report_id,
-                     detail="report store unreachable; cancel write queued")
+        ledger.audit(
+            actor,
+            "cancel",
+            "queued",
+            run_id=run_id,
+            report_id=run.report_id,
+            detail="report store unreachable; cancel write queued",
+        )
         return CancelReport(CancelResult.QUEUED_WRITE, state, "report store unreachable")
     if res.result is WriteResult.SUPERSEDED:
-        ledger.audit(actor, "cancel", "abandoned", run_id=run_id, report_id=run.report_id,
-                     detail=f"run finished meanwhile as {state}")
+        ledger.audit(
+            actor,
+            "cancel",
+            "abandoned",
+            run_id=run_id,
+            report_id=run.report_id,
+            detail=f"run finished meanwhile as {state}",
+        )
         return CancelReport(CancelResult.NOT_ACTIVE, state, f"run finished meanwhile as {state}")
     ledger.audit(actor, "cancel", "ok", run_id=run_id, report_id=run.report_id)
     return CancelReport(CancelResult.CANCELLED, state)

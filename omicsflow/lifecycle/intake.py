@@ -69,7 +69,9 @@ class Intake:
                 state=decision.state.value,
                 scheduled_run_at=decision.scheduled_at,
                 report_data=_jsonable(event.data),
-                notes="manual_hold_release" if event.data.get("manualHoldRelease") is True else None,
+                notes="manual_hold_release"
+                if event.data.get("manualHoldRelease") is True
+                else None,
             )
         )
         if row is None:

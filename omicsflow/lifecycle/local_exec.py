@@ -65,7 +65,9 @@ def run_local(settings: Settings, ledger: Ledger, svc: ServiceConfig, run: Run) 
     run_id = run.id
     spec = build_spec(settings, svc, run)
     ledger.update_fields(run_id, log_path=str(spec.log_path))
-    runner = PipelineRunner(settings.scratch_dir, sandbox=settings.sandbox_enabled, bwrap=settings.bwrap)
+    runner = PipelineRunner(
+        settings.scratch_dir, sandbox=settings.sandbox_enabled, bwrap=settings.bwrap
+    )
     cancel = threading.Event()
     done = threading.Event()
     started: dict[str, int] = {}

@@ -55,7 +55,11 @@ def recover_stale(
 
 
 def recover_run(
-    ledger: Ledger, store: ReportStore, services: ServicesFile, run: Run, now: datetime | None = None
+    ledger: Ledger,
+    store: ReportStore,
+    services: ServicesFile,
+    run: Run,
+    now: datetime | None = None,
 ) -> Finished:
     """Close a running row whose process is gone as a system failure (retried on the
     platform's own budget, never the lab's)."""

@@ -10,10 +10,10 @@ from classifiers.evidence import Evidence, Platform
 from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.backends.base import (
+    TERMINAL_REMOTE_STATES,
     AttemptIdentity,
     PollResult,
     RemoteBackend,
-    TERMINAL_REMOTE_STATES,
     RemoteState,
     RunHandle,
     SubmitRequest,
@@ -61,7 +61,9 @@ def _record(handle: RunHandle) -> dict[str, Any]:
     }
 
 
-def submit_attempt(ledger: Ledger, backend: RemoteBackend, svc: ServiceConfig, run: Run) -> RunHandle:
+def submit_attempt(
+    ledger: Ledger, backend: RemoteBackend, svc: ServiceConfig, run: Run
+) -> RunHandle:
     """Start the attempt's remote run once. A handle already in the ledger is reused; without
     one, the backend's own idempotency (requestId / run-name lookup) prevents a second run
     even when a previous process died between submitting and recording."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import State, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Scheduled
 
@@ -30,7 +31,9 @@ def flow_run_name(run: Run) -> str:
 class FlowRuns:
     """A thin, synchronous wrapper over the Prefect API for attempt flow runs."""
 
-    def __init__(self, client: SyncPrefectClient | None = None, deployment: str | None = None) -> None:
+    def __init__(
+        self, client: SyncPrefectClient | None = None, deployment: str | None = None
+    ) -> None:
         from omicsflow.settings import get_settings
 
         self.deployment = deployment or get_settings().attempt_deployment
@@ -59,7 +62,7 @@ class FlowRuns:
         """Create (or find, by idempotency key) the flow run of a ledger row."""
         assert run.id is not None
         when = run.scheduled_run_at
-        state = Scheduled(scheduled_time=max(when, datetime.now(UTC)) if when else None)
+        state: State[Any] = Scheduled(scheduled_time=max(when, datetime.now(UTC)) if when else None)
         fr = self.client.create_flow_run_from_deployment(
             self.deployment_id(),
             parameters={"run_id": run.id},
@@ -101,6 +104,22 @@ class FlowRuns:
         result = self.client.resume_flow_run(uuid.UUID(flow_run_id))
         return str(result.status).endswith("ACCEPT")
 
+    def annotate_paused(self, flow_run_id: str, message: str) -> None:
+        """Show the remote status on a suspended flow run (its state message in the UI),
+        keeping the suspension's details so Resume still works."""
+        from prefect.client.schemas.objects import State as PrefectState
+
+        fr = self.client.read_flow_run(uuid.UUID(flow_run_id))
+        if fr.state is None or fr.state.type is not StateType.PAUSED or fr.state.message == message:
+            return
+        state: PrefectState[Any] = PrefectState(
+            type=StateType.PAUSED,
+            name=fr.state.name,
+            message=message,
+            state_details=fr.state.state_details.model_copy(),
+        )
+        self.client.set_flow_run_state(uuid.UUID(flow_run_id), state, force=True)
+
     def restart(self, flow_run_id: str) -> None:
         """Run a crashed flow run again now (its steps are idempotent)."""
         self.client.set_flow_run_state(
@@ -115,7 +134,9 @@ class FlowRuns:
             return
         if fr.state is not None and fr.state.type in FINAL_TYPES:
             return
-        self.client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelled(message=message), force=True)
+        self.client.set_flow_run_state(
+            uuid.UUID(flow_run_id), Cancelled(message=message), force=True
+        )
 
     def request_cancel(self, flow_run_id: str, message: str) -> None:
         """Ask the runner to stop a running flow (same as the UI's Cancel)."""
@@ -128,6 +149,10 @@ class FlowRuns:
         if fr.state is None or fr.state.type in FINAL_TYPES:
             return
         if fr.state.type is StateType.RUNNING:
-            self.client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelling(message=message), force=True)
+            self.client.set_flow_run_state(
+                uuid.UUID(flow_run_id), Cancelling(message=message), force=True
+            )
         else:
-            self.client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelled(message=message), force=True)
+            self.client.set_flow_run_state(
+                uuid.UUID(flow_run_id), Cancelled(message=message), force=True
+            )

@@ -75,7 +75,9 @@ def write_terminal(
 ) -> TerminalOutcome:
     assert run.id is not None
     now = now or datetime.now(UTC)
-    pw = ledger.add_pending_write(run.id, run.report_id, state, store_fields(run, state, reason, now))
+    pw = ledger.add_pending_write(
+        run.id, run.report_id, state, store_fields(run, state, reason, now)
+    )
     return apply_pending(ledger, store, pw, policy, allowed_from, reason=reason)
 
 
@@ -111,6 +113,7 @@ def apply_pending(
         pw.run_id,
         target,
         allowed_from,
+        None,
         finished_at=datetime.now(UTC),
         reason=reason,
         **({"notes": _append(run.notes, note)} if note else {}),

@@ -15,7 +15,6 @@ can never resurrect a report that was meanwhile written "Failed".
 from __future__ import annotations
 
 import json
-
 import logging
 import threading
 import time

@@ -102,8 +102,13 @@ def omicsflow(
 ) -> Iterator[Callable[..., Deployment]]:
     started: list[Deployment] = []
 
-    def make(store: str = "local", extra_env: dict[str, str] | None = None, start: bool = True,
-             cooldown: int = 0, firestore: FirestoreEmulator | None = None) -> Deployment:
+    def make(
+        store: str = "local",
+        extra_env: dict[str, str] | None = None,
+        start: bool = True,
+        cooldown: int = 0,
+        firestore: FirestoreEmulator | None = None,
+    ) -> Deployment:
         home = e2e_dir / "home"
         control = e2e_dir / "control"
         control.mkdir(exist_ok=True)
@@ -126,11 +131,13 @@ def omicsflow(
             **(extra_env or {}),
         }
         if firestore is not None:
-            env.update({
-                "FIRESTORE_EMULATOR_HOST": firestore.host,
-                "GOOGLE_CLOUD_PROJECT": firestore.project,
-                "OMICSFLOW_FIRESTORE_COLLECTION": f"reports-{instance}",
-            })
+            env.update(
+                {
+                    "FIRESTORE_EMULATOR_HOST": firestore.host,
+                    "GOOGLE_CLOUD_PROJECT": firestore.project,
+                    "OMICSFLOW_FIRESTORE_COLLECTION": f"reports-{instance}",
+                }
+            )
         # The test process talks to the same Prefect server, ledger and store.
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -139,7 +146,9 @@ def omicsflow(
         get_settings.cache_clear()
         engine = make_engine(f"sqlite:///{home / 'omicsflow.db'}")
         upgrade(engine)
-        dep = Deployment(home, control, env, Ledger(engine), ServeProcess(env, e2e_dir / "serve.log"))
+        dep = Deployment(
+            home, control, env, Ledger(engine), ServeProcess(env, e2e_dir / "serve.log")
+        )
         if start:
             dep.serve.start()
         started.append(dep)
@@ -155,6 +164,15 @@ def omicsflow(
 def _base_env() -> dict[str, str]:
     import os
 
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "VIRTUAL_ENV", "FIRESTORE_EMULATOR_HOST",
-            "GOOGLE_CLOUD_PROJECT")
+    keep = (
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "USER",
+        "VIRTUAL_ENV",
+        "FIRESTORE_EMULATOR_HOST",
+        "GOOGLE_CLOUD_PROJECT",
+    )
     return {k: os.environ[k] for k in keep if k in os.environ}

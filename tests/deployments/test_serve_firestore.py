@@ -51,8 +51,11 @@ def test_bad_documents_are_recorded_and_skipped(
     good = _store(dep, emulator).create(None, "behave", {"mode": "ok"})
     _final(dep, good, "succeeded", timeout=60)
     reasons = wait_for(
-        lambda: (r := {x.report_id: x.reason for x in dep.ledger.rejections()}) and len(r) >= 3 and r,
-        30, "three recorded rejections",
+        lambda: (
+            (r := {x.report_id: x.reason for x in dep.ledger.rejections()}) and len(r) >= 3 and r
+        ),
+        30,
+        "three recorded rejections",
     )
     assert "no 'service' field" in reasons["no-service"]
     assert "unknown service 'does-not-exist'" in reasons["unknown"]
@@ -73,8 +76,11 @@ def test_outage_pauses_intake_and_loses_no_terminal_write(
     emulator.freeze()
     try:
         (dep.control / f"{report_id}.release").touch()
-        pending = wait_for(lambda: dep.ledger.pending_write_for(_rows(dep, report_id)[0].id or 0),
-                           60, "the terminal write to wait in the outbox")
+        pending = wait_for(
+            lambda: dep.ledger.pending_write_for(_rows(dep, report_id)[0].id or 0),
+            60,
+            "the terminal write to wait in the outbox",
+        )
         assert pending.target_state == "failed_permanent"
         wait_for(lambda: dep.ledger.get_flag("report_store_outage"), 30, "the outage flag")
         assert _states(dep, report_id) == ["running"], "in-flight rows stay as they are"

@@ -35,7 +35,9 @@ def _final(dep: Deployment, report_id: str, state: str, timeout: float = 60) -> 
     try:
         return wait_for(done, timeout, f"report {report_id} to reach {state}")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nstates={_states(dep, report_id)}\n{dep.serve.log_tail()}") from None
+        raise AssertionError(
+            f"{exc}\nstates={_states(dep, report_id)}\n{dep.serve.log_tail()}"
+        ) from None
 
 
 def _flow_state(dep: Deployment, flow_run_id: str) -> str:
@@ -55,7 +57,11 @@ def _store(dep: Deployment) -> LocalReportStore:
 def _cli(dep: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "omicsflow.cli", *args],
-        env=dep.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        env=dep.env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -90,9 +96,25 @@ def test_success_completes_in_ledger_and_prefect(omicsflow: Callable[..., Deploy
     import json
 
     (only,) = json.loads(listed.stdout)
-    for key in ("id", "report_id", "service", "generation", "attempt", "state", "scheduled_run_at",
-                "started_at", "finished_at", "exit_code", "error_type", "owner", "category",
-                "summary", "backend", "backend_run_id", "flow_run_id"):
+    for key in (
+        "id",
+        "report_id",
+        "service",
+        "generation",
+        "attempt",
+        "state",
+        "scheduled_run_at",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "error_type",
+        "owner",
+        "category",
+        "summary",
+        "backend",
+        "backend_run_id",
+        "flow_run_id",
+    ):
         assert key in only
     assert only["state"] == "succeeded"
     # A successful run leaves the report alone: downstream writes "Available", not us.
@@ -155,9 +177,14 @@ def test_withdraw_cancels_cooling_run_without_writing_store(
     assert final.reason == "Withdrawn from Firestore"
     assert store.get(report_id)["status"] == "On Hold", "withdraw never writes the store back"
     fr = wait_for(
-        lambda: (f := read_flow_run(dep.env["PREFECT_API_URL"], final.flow_run_id or ""))
-        and f.state and f.state.type.value == "CANCELLED" and f,
-        30, "the scheduled flow run to be cancelled",
+        lambda: (
+            (f := read_flow_run(dep.env["PREFECT_API_URL"], final.flow_run_id or ""))
+            and f.state
+            and f.state.type.value == "CANCELLED"
+            and f
+        ),
+        30,
+        "the scheduled flow run to be cancelled",
     )
     assert fr
 
@@ -179,9 +206,14 @@ def test_cli_cancel_kills_the_pipeline_and_its_children(
     assert doc["status"] == FAILED and doc["failureReason"] == "Cancelled by operator"
     wait_for(lambda: not _host_processes_with(marker), 30, "no orphan child process")
     fr = wait_for(
-        lambda: (f := read_flow_run(dep.env["PREFECT_API_URL"], final.flow_run_id or ""))
-        and f.state and f.state.is_final() and f,
-        60, "the flow run to end",
+        lambda: (
+            (f := read_flow_run(dep.env["PREFECT_API_URL"], final.flow_run_id or ""))
+            and f.state
+            and f.state.is_final()
+            and f
+        ),
+        60,
+        "the flow run to end",
     )
     assert fr.state is not None and fr.state.type.value == "CANCELLED"
     audit = dep.ledger.audit_entries()
@@ -213,18 +245,19 @@ def test_failed_sync_when_the_store_refuses_the_document(
     document limit): failed_sync, and a fresh series is scheduled after the long delay."""
     dep = omicsflow()
     store = _store(dep)
-    report_id = store.create(None, "behave1", {"mode": "user_fail", "notes": "x" * 1_047_000})
+    report_id = store.create(None, "behave1", {"mode": "user_fail", "notes": "x" * 1_048_300})
     row = _final(dep, report_id, "waiting_cooldown", timeout=60)
     first, second = _rows(dep, report_id)
     assert first.state == "failed_sync" and "[FIRESTORE_SYNC_FAILED]" in (first.reason or "")
     assert (second.generation, second.attempt) == (first.generation + 1, 1)
     assert second.notes == "sync_retry"
-    delay = (second.scheduled_run_at - (first.finished_at or second.scheduled_run_at)).total_seconds()
+    delay = (
+        second.scheduled_run_at - (first.finished_at or second.scheduled_run_at)
+    ).total_seconds()
     assert 3500 < delay <= 3600
     assert row.flow_run_id, "the retry series has its scheduled flow run"
     assert store.get(report_id)["status"] == DATA_READY
     _flow_ends(dep, first.flow_run_id, "FAILED/SyncFailed")
-
 
 
 def test_prefect_ui_cancel_ends_the_run_as_cancelled(
@@ -249,4 +282,6 @@ def test_prefect_ui_cancel_ends_the_run_as_cancelled(
     assert final.reason == "Cancelled by operator"
     assert _store(dep).get(report_id)["failureReason"] == "Cancelled by operator"
     wait_for(lambda: not _host_processes_with(marker), 30, "no orphan child process")
-    assert any(a.command == "cancel" and a.actor == "prefect-ui" for a in dep.ledger.audit_entries())
+    assert any(
+        a.command == "cancel" and a.actor == "prefect-ui" for a in dep.ledger.audit_entries()
+    )

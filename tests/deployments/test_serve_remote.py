@@ -23,7 +23,7 @@ from tests.deployments.test_serve_local_store import _final, _flow_ends, _flow_s
 from tests.support.fakes.healthomics_fake import HealthOmicsFake
 from tests.support.fakes.seqera_fake import SeqeraFake
 from tests.support.firestore_emulator import free_port
-from tests.support.prefect_api import prefect_client
+from tests.support.prefect_api import prefect_client, read_flow_run
 from tests.support.serve_process import REPO_ROOT, wait_for
 
 pytestmark = pytest.mark.integration
@@ -78,22 +78,29 @@ def remote(
 
     def make(tps: float = 5, extra_env: dict[str, str] | None = None) -> Deployment:
         block = f"omics-{uuid.uuid4().hex[:8]}"
-        dep = omicsflow(start=False, extra_env={
-            **AWS_ENV,
-            "OMICSFLOW_REMOTE_POLL_SECONDS": "1",
-            **(extra_env or {}),
-        })
+        dep = omicsflow(
+            start=False,
+            extra_env={
+                **AWS_ENV,
+                "OMICSFLOW_REMOTE_POLL_SECONDS": "1",
+                **(extra_env or {}),
+            },
+        )
         services = Path(dep.env["OMICSFLOW_SERVICES"])
-        services.write_text(services.read_text() + REMOTE_SERVICES.format(
-            block=block, region=REGION, tps=tps))
+        services.write_text(
+            services.read_text() + REMOTE_SERVICES.format(block=block, region=REGION, tps=tps)
+        )
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: dep.env["PREFECT_API_URL"]}):
             HealthOmicsAccount(
-                role_arn="arn:aws:iam::123456789012:role/omics-run", output_uri="s3://bucket/out/",
+                role_arn="arn:aws:iam::123456789012:role/omics-run",
+                output_uri="s3://bucket/out/",
                 endpoint_url=omics.url,
             ).save(block, overwrite=True)
-            SeqeraToken(token=seqera.token, api_url=seqera.url).save(f"{block}-token", overwrite=True)
+            SeqeraToken(token=seqera.token, api_url=seqera.url).save(
+                f"{block}-token", overwrite=True
+            )
         dep.serve.start()
         return dep
 
@@ -122,8 +129,11 @@ def test_healthomics_success_through_suspend_and_resume(
     with prefect_client(dep.env["PREFECT_API_URL"]) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(row.flow_run_id or "")])))
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(row.flow_run_id or "")])
+            )
+        )
     assert any("console.aws.amazon.com/omics" in str(a.data) for a in arts)
 
 
@@ -133,14 +143,28 @@ def test_healthomics_failure_keeps_evidence_apart(
     omics, _ = fakes
     dep = remote()
     report_id = f"r-{uuid.uuid4().hex[:8]}"
-    omics.script(_token("omics", report_id), [("RUNNING", 1), ("FAILED", {
-        "failureReason": "RUN_TASK_FAILED",
-        "statusMessage": "Task ALIGN failed",
-        "tasks": [{"name": "ALIGN (S1)", "status": "FAILED",
-                   "failureReason": "OUT_OF_MEMORY_ERROR",
-                   "statusMessage": "Container killed: exceeded 16 GiB",
-                   "logStream": "arn:aws:logs:us-east-1:1:log-group:/aws/omics/WorkflowLog:run/x/task/y"}],
-    })])
+    omics.script(
+        _token("omics", report_id),
+        [
+            ("RUNNING", 1),
+            (
+                "FAILED",
+                {
+                    "failureReason": "RUN_TASK_FAILED",
+                    "statusMessage": "Task ALIGN failed",
+                    "tasks": [
+                        {
+                            "name": "ALIGN (S1)",
+                            "status": "FAILED",
+                            "failureReason": "OUT_OF_MEMORY_ERROR",
+                            "statusMessage": "Container killed: exceeded 16 GiB",
+                            "logStream": "arn:aws:logs:us-east-1:1:log-group:/aws/omics/x",
+                        }
+                    ],
+                },
+            ),
+        ],
+    )
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
     row = _final(dep, report_id, "failed_permanent", timeout=90)
     assert row.ev_failure_reason == "RUN_TASK_FAILED"
@@ -162,11 +186,21 @@ def test_no_duplicate_start_after_a_crash_between_submit_and_ledger(
     dep = remote()
     report_id = f"r-{uuid.uuid4().hex[:8]}"
     token = _token("omics", report_id)
-    client = boto3.client("omics", region_name=REGION, endpoint_url=omics.url,
-                          aws_access_key_id="k", aws_secret_access_key="s",
-                          config=__import__("botocore").config.Config(inject_host_prefix=False))
-    earlier = client.start_run(workflowId="7654321", roleArn="arn:aws:iam::1:role/r",
-                               outputUri="s3://b/", requestId=token, name=token)
+    client = boto3.client(
+        "omics",
+        region_name=REGION,
+        endpoint_url=omics.url,
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+        config=__import__("botocore").config.Config(inject_host_prefix=False),
+    )
+    earlier = client.start_run(
+        workflowId="7654321",
+        roleArn="arn:aws:iam::1:role/r",
+        outputUri="s3://b/",
+        requestId=token,
+        name=token,
+    )
     omics.script(token, [("COMPLETED", 1)])
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
     row = _final(dep, report_id, "succeeded", timeout=90)
@@ -185,10 +219,27 @@ def test_restart_reattaches_runs_in_flight(
     for rid in ids:
         omics.script(_token("omics", rid), [("RUNNING", 1), ("COMPLETED", 1)], auto=False)
         store.create(rid, "omics", {"input_uri": "s3://in/x"})
-    wait_for(lambda: all(
-        (rows := _rows(dep, rid)) and rows[0].flow_run_id
-        and _flow_state(dep, rows[0].flow_run_id).startswith("PAUSED") for rid in ids),
-        90, "all three flow runs suspended")
+    wait_for(
+        lambda: all(
+            (rows := _rows(dep, rid))
+            and rows[0].flow_run_id
+            and _flow_state(dep, rows[0].flow_run_id).startswith("PAUSED")
+            for rid in ids
+        ),
+        90,
+        "all three flow runs suspended",
+    )
+    # While suspended, the flow run's state message shows the remote status.
+    first = _rows(dep, ids[0])[0]
+    wait_for(
+        lambda: (
+            (fr := read_flow_run(dep.env["PREFECT_API_URL"], first.flow_run_id or ""))
+            and fr.state
+            and fr.state.message == f"healthomics run {first.backend_run_id}: RUNNING"
+        ),
+        30,
+        "the remote status in the state message",
+    )
     assert dep.serve.stop() is not None
     starts = omics.log.count("StartRun")
     dep.restart()
@@ -208,18 +259,37 @@ def test_cancel_cancels_the_remote_run(
     token = _token("omics", report_id)
     omics.script(token, [("RUNNING", 1)], auto=False)
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
-    row = wait_for(lambda: (r := _rows(dep, report_id)) and r[0].flow_run_id
-                   and _flow_state(dep, r[0].flow_run_id).startswith("PAUSED") and r[0],
-                   90, "the flow run to suspend")
-    res = subprocess.run([sys.executable, "-m", "omicsflow.cli", "runs", "cancel", str(row.id)],
-                         env=dep.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    row = wait_for(
+        lambda: (
+            (r := _rows(dep, report_id))
+            and r[0].flow_run_id
+            and _flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
+            and r[0]
+        ),
+        90,
+        "the flow run to suspend",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "omicsflow.cli", "runs", "cancel", str(row.id)],
+        env=dep.env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     final = _final(dep, report_id, "cancelled", timeout=30)
     assert omics.log.count("CancelRun") == 1
     assert omics.run(token).lifecycle.current[0] == "CANCELLED"
-    assert LocalReportStore(dep.ledger.engine).get(report_id)["failureReason"] == "Cancelled by operator"
-    wait_for(lambda: _flow_state(dep, final.flow_run_id or "").startswith("CANCELLED"), 30,
-             "the suspended flow run to be cancelled")
+    assert (
+        LocalReportStore(dep.ledger.engine).get(report_id)["failureReason"]
+        == "Cancelled by operator"
+    )
+    wait_for(
+        lambda: _flow_state(dep, final.flow_run_id or "").startswith("CANCELLED"),
+        30,
+        "the suspended flow run to be cancelled",
+    )
 
 
 def test_throttling_is_honoured(
@@ -248,14 +318,32 @@ def test_seqera_failure_with_error_report_apart(
     dep = remote()
     report_id = f"r-{uuid.uuid4().hex[:8]}"
     name = _token("nf", report_id)
-    report = ("Error executing process > 'NFCORE_RNASEQ:ALIGN (S1)'\n\nCaused by:\n"
-              "  Process `ALIGN (S1)` terminated with an error exit status (137)\n")
-    seqera.script(name, [("RUNNING", 1), ("FAILED", {
-        "errorMessage": "Workflow execution completed unsuccessfully",
-        "errorReport": report,
-        "tasks": [{"name": "ALIGN (S1)", "process": "ALIGN", "status": "FAILED",
-                   "exitStatus": 137, "workdir": "s3://work/ab/cdef"}],
-    })])
+    report = (
+        "Error executing process > 'NFCORE_RNASEQ:ALIGN (S1)'\n\nCaused by:\n"
+        "  Process `ALIGN (S1)` terminated with an error exit status (137)\n"
+    )
+    seqera.script(
+        name,
+        [
+            ("RUNNING", 1),
+            (
+                "FAILED",
+                {
+                    "errorMessage": "Workflow execution completed unsuccessfully",
+                    "errorReport": report,
+                    "tasks": [
+                        {
+                            "name": "ALIGN (S1)",
+                            "process": "ALIGN",
+                            "status": "FAILED",
+                            "exitStatus": 137,
+                            "workdir": "s3://work/ab/cdef",
+                        }
+                    ],
+                },
+            ),
+        ],
+    )
     LocalReportStore(dep.ledger.engine).create(report_id, "nf", {})
     row = _final(dep, report_id, "failed_permanent", timeout=90)
     assert row.ev_error_message == "Workflow execution completed unsuccessfully"
@@ -269,26 +357,46 @@ def test_webhook_triggers_an_immediate_poll(
 ) -> None:
     omics, _ = fakes
     port = free_port()
-    dep = remote(extra_env={"OMICSFLOW_REMOTE_POLL_SECONDS": "3600",
-                            "OMICSFLOW_WEBHOOK_PORT": str(port),
-                            "OMICSFLOW_WEBHOOK_SECRET": "shared-secret-value"})
+    dep = remote(
+        extra_env={
+            "OMICSFLOW_REMOTE_POLL_SECONDS": "3600",
+            "OMICSFLOW_WEBHOOK_PORT": str(port),
+            "OMICSFLOW_WEBHOOK_SECRET": "shared-secret-value",
+        }
+    )
     report_id = f"r-{uuid.uuid4().hex[:8]}"
     token = _token("omics", report_id)
     omics.script(token, [("RUNNING", 1), ("COMPLETED", 1)], auto=False)
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
-    row = wait_for(lambda: (r := _rows(dep, report_id)) and r[0].backend_run_id
-                   and r[0].flow_run_id and _flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
-                   and r[0], 90, "the flow run to suspend")
+    row = wait_for(
+        lambda: (
+            (r := _rows(dep, report_id))
+            and r[0].backend_run_id
+            and r[0].flow_run_id
+            and _flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
+            and r[0]
+        ),
+        90,
+        "the flow run to suspend",
+    )
     omics.advance(token)
     url = f"http://127.0.0.1:{port}/webhooks/healthomics"
-    event = {"source": "aws.omics", "detail-type": "Run Status Change",
-             "detail": {"runId": row.backend_run_id, "status": "COMPLETED"}}
+    event = {
+        "source": "aws.omics",
+        "detail-type": "Run Status Change",
+        "detail": {"runId": row.backend_run_id, "status": "COMPLETED"},
+    }
     bad = httpx.post(url, json=event, headers={"X-Omicsflow-Webhook-Key": "wrong"})
     assert bad.status_code == 401 and "shared-secret-value" not in bad.text
-    assert httpx.post(url, content=b"{not json", headers={
-        "X-Omicsflow-Webhook-Key": "shared-secret-value"}).status_code == 400
-    ok = httpx.post(url, content=json.dumps(event), headers={
-        "X-Omicsflow-Webhook-Key": "shared-secret-value"})
+    assert (
+        httpx.post(
+            url, content=b"{not json", headers={"X-Omicsflow-Webhook-Key": "shared-secret-value"}
+        ).status_code
+        == 400
+    )
+    ok = httpx.post(
+        url, content=json.dumps(event), headers={"X-Omicsflow-Webhook-Key": "shared-secret-value"}
+    )
     assert ok.status_code == 202 and ok.json()["tracked"] is True
     _final(dep, report_id, "succeeded", timeout=60)
     assert "shared-secret-value" not in dep.serve.log_tail(10**7)

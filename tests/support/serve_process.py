@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,7 +40,10 @@ class ServeProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "omicsflow.cli", "serve"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
             start_new_session=True,
         )
         wait_for(lambda: self._ready(), timeout, "omicsflow serve to start")
@@ -71,7 +75,5 @@ class ServeProcess:
 
     def kill_everything(self) -> None:
         if self.proc is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

@@ -36,8 +36,22 @@ def doc(**fields: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "report_id",
-    ["", ".", "..", "a/b", "../etc", "/abs", "a\\b", "..\\x", "\x00", "a\x00b", "a\nb", "a\tb",
-     "x" * (MAX_REPORT_ID_LENGTH + 1), "\x1b[31m"],
+    [
+        "",
+        ".",
+        "..",
+        "a/b",
+        "../etc",
+        "/abs",
+        "a\\b",
+        "..\\x",
+        "\x00",
+        "a\x00b",
+        "a\nb",
+        "a\tb",
+        "x" * (MAX_REPORT_ID_LENGTH + 1),
+        "\x1b[31m",
+    ],
 )
 def test_unsafe_report_ids_are_refused(report_id: str) -> None:
     assert not is_safe_report_id(report_id)

@@ -103,12 +103,16 @@ def test_every_active_state_leads_somewhere_and_running_is_reachable() -> None:
 
 
 def test_dedup_blocks_on_active_and_on_rows_with_a_successor_or_success() -> None:
-    assert ACTIVE_STATES | {
-        S.SUCCEEDED,
-        S.FAILED_RETRYING,
-        S.TEMP_FAILED,
-        S.FAILED_SYNC,
-    } == DEDUP_BLOCKING_STATES
+    assert (
+        ACTIVE_STATES
+        | {
+            S.SUCCEEDED,
+            S.FAILED_RETRYING,
+            S.TEMP_FAILED,
+            S.FAILED_SYNC,
+        }
+        == DEDUP_BLOCKING_STATES
+    )
 
 
 @pytest.mark.parametrize("state", [S.FAILED_PERMANENT, S.SYSTEM_ERROR, S.CANCELLED])

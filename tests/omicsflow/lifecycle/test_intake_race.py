@@ -84,8 +84,10 @@ def test_two_intake_processes_race(
         monkeypatch.setenv("OMICSFLOW_INSTANCE", instance)
         ctx = mp.get_context("spawn")
         procs = [
-            ctx.Process(target=_intake_process,
-                        args=(prefect_server.api_url, pg_schema, str(services), instance, seed))
+            ctx.Process(
+                target=_intake_process,
+                args=(prefect_server.api_url, pg_schema, str(services), instance, seed),
+            )
             for seed in (1, 2)
         ]
         for p in procs:

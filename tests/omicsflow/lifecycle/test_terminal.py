@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from classifiers.taxonomy import ErrorType
 from ledger.db import make_engine, upgrade
 from ledger.models import Run
 from ledger.repo import Ledger
@@ -25,7 +26,6 @@ from omicsflow.stores.base import FAILED, ReportStore
 from omicsflow.stores.firestore import FirestoreReportStore
 from omicsflow.stores.local import LocalReportStore
 from tests.support.firestore_emulator import FirestoreEmulator
-from classifiers.taxonomy import ErrorType
 
 POLICY = ServicePolicy(max_retries=1, max_system_retries=0)
 
@@ -63,8 +63,9 @@ def store(request: pytest.FixtureRequest, ledger: Ledger, tmp_path: Path) -> Ite
     em = FirestoreEmulator(log_path=tmp_path / "em.log")
     em.start()
     try:
-        yield FirestoreReportStore(em.project, f"r-{uuid.uuid4().hex[:8]}", client=em.client(),
-                                   write_timeout=2)
+        yield FirestoreReportStore(
+            em.project, f"r-{uuid.uuid4().hex[:8]}", client=em.client(), write_timeout=2
+        )
     finally:
         em.stop()
 
@@ -81,8 +82,9 @@ def test_store_is_written_while_the_row_is_still_active(ledger: Ledger, store: R
     row = _running_row(ledger, store)
     assert row.id is not None
     spy = RecordingStore(store, ledger, row.id)
-    done = finish_attempt(ledger, spy, row, Outcome(OutcomeKind.FAILED, ErrorType.USER, "boom"),
-                          POLICY)
+    done = finish_attempt(
+        ledger, spy, row, Outcome(OutcomeKind.FAILED, ErrorType.USER, "boom"), POLICY
+    )
     assert done.state is RunState.FAILED_PERMANENT
     assert spy.seen == ["running"], "the store must say Failed before the ledger moves"
     assert ledger.get(row.id).state == "failed_permanent"  # type: ignore[union-attr]
@@ -111,8 +113,13 @@ class UnreachableStore:
 def test_a_recorded_write_survives_and_lands_later(ledger: Ledger, store: ReportStore) -> None:
     row = _running_row(ledger, store)
     assert row.id is not None
-    done = finish_attempt(ledger, UnreachableStore(store), row,
-                          Outcome(OutcomeKind.FAILED, ErrorType.SYSTEM, "infra"), POLICY)
+    done = finish_attempt(
+        ledger,
+        UnreachableStore(store),
+        row,
+        Outcome(OutcomeKind.FAILED, ErrorType.SYSTEM, "infra"),
+        POLICY,
+    )
     assert done.pending_write and done.state is RunState.SYSTEM_ERROR
     assert ledger.get(row.id).state == "running"  # type: ignore[union-attr]
     assert ledger.get_flag("report_store_outage")
