@@ -599,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {args.real} real attempts submitted and suspended: "
                 f"{time.monotonic() - t0:.1f} s"
             )
-        waiting_from = time.monotonic()
+        # The real attempts' processes take a few seconds to exit after suspending.
+        waiting_from = time.monotonic() + min(5.0, args.warmup / 2)
         in_flight = len(ledger.in_flight_remote(("healthomics",)))
         print(
             f"  in flight: {in_flight} remote runs; polling {args.warmup:g} s before ending "
@@ -617,7 +618,9 @@ def main(argv: list[str] | None = None) -> int:
             fake.advance(token(row.report_id))
             timings.append(Timing(run_id, "real" if run_id in real else "created", time.time()))
         sweep = (in_flight / args.tps) + args.poll_seconds
-        budget = 2 * sweep + 90
+        # Rows are swept in id order: a run just behind the sweep (e.g. the real attempts,
+        # created last) waits for the rest of this cycle and all of the next one.
+        budget = 3 * sweep + 60
         print(
             f"  ended {len(sample)} remote runs; one poll cycle ~{sweep:.0f} s "
             f"({in_flight} GetRun at {args.tps:g} TPS + {args.poll_seconds:g} s): "

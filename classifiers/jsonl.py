@@ -12,13 +12,17 @@ saying what is wrong with that line. Never raises, never drops a line.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
 from classifiers.classify import classify
 from classifiers.evidence import Evidence
+from classifiers.taxonomy import Classification
+
+# An optional second opinion (the CLI's --llm on) injected by the caller; this module stays pure.
+Refine = Callable[[Evidence, Classification], Classification]
 
 # Error messages quote at most this much of the offending input.
 _ERROR_CHARS = 300
@@ -32,7 +36,7 @@ def _validation_message(exc: ValidationError) -> str:
     return "invalid evidence: " + "; ".join(parts)
 
 
-def classify_json_line(obj: dict[str, Any]) -> dict[str, str]:
+def classify_json_line(obj: dict[str, Any], refine: Refine | None = None) -> dict[str, str]:
     """Classify one decoded input object; an `{"error": ...}` dict if it is not evidence."""
     if not isinstance(obj, dict):
         return {"error": f"expected a JSON object, got {type(obj).__name__}"}
@@ -43,12 +47,13 @@ def classify_json_line(obj: dict[str, Any]) -> dict[str, str]:
     except Exception as exc:  # e.g. RecursionError on absurd nesting
         return {"error": f"invalid evidence: {type(exc).__name__}"}
     try:
-        return classify(evidence).as_record()
+        result = classify(evidence)
+        return (refine(evidence, result) if refine else result).as_record()
     except Exception as exc:  # classify does not raise; this keeps the contract if it ever did
         return {"error": f"internal error: {type(exc).__name__}"}
 
 
-def classify_line(line: str) -> str:
+def classify_line(line: str, refine: Refine | None = None) -> str:
     """One input line to one output line (no trailing newline)."""
     text = line.strip()
     if not text:
@@ -59,14 +64,14 @@ def classify_line(line: str) -> str:
         except (ValueError, RecursionError) as exc:
             out = {"error": f"invalid JSON: {str(exc)[:_ERROR_CHARS]}"}
         else:
-            out = classify_json_line(obj)
+            out = classify_json_line(obj, refine)
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
-def classify_stream(lines: Iterable[str]) -> Iterator[str]:
+def classify_stream(lines: Iterable[str], refine: Refine | None = None) -> Iterator[str]:
     """Classify JSON lines lazily, one output line (without newline) per input line."""
     for line in lines:
         try:
-            yield classify_line(line)
+            yield classify_line(line, refine)
         except Exception as exc:  # never lose a line, whatever happened
             yield json.dumps({"error": f"internal error: {type(exc).__name__}"})

@@ -49,6 +49,14 @@ class EmbeddedPrefectServer:
                 "PREFECT_SERVER_API_PORT": str(self.port),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_TELEMETRY_ENABLED": "false",
+                # SQLite has one writer: a longer statement timeout turns lock waits into
+                # delays instead of 503s, and bigger, rarer event flushes stop them stalling
+                # flow-run creation every few seconds (measured in bench/bench_intake.py).
+                "PREFECT_SERVER_DATABASE_TIMEOUT": os.environ.get(
+                    "PREFECT_SERVER_DATABASE_TIMEOUT", "60"
+                ),
+                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "10",
                 "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             }
         )

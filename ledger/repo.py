@@ -49,6 +49,19 @@ class Ledger:
             stmt = select(Run).where(Run.report_id == report_id).order_by(col(Run.id))
             return list(s.exec(stmt))
 
+    def intake_view(self, report_id: str) -> list[tuple[int, str]]:
+        """(generation, state) of a report's rows, oldest first: all dedup needs.
+
+        The hot path of intake (every replayed ADDED passes here), so it reads two columns
+        with a plain connection instead of loading whole rows into a session."""
+        stmt = (
+            select(Run.generation, Run.state)
+            .where(Run.report_id == report_id)
+            .order_by(col(Run.id))
+        )
+        with self.engine.connect() as conn:
+            return [(int(g), str(s)) for g, s in conn.execute(stmt)]
+
     def active_for_report(self, report_id: str) -> Run | None:
         with self.session() as s:
             stmt = select(Run).where(

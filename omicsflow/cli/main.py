@@ -237,16 +237,33 @@ def doctor() -> int:
 
 @app.command
 def classify(
-    file: str = "-",
+    file: Annotated[str, Parameter(allow_leading_hyphen=True)] = "-",
     *,
     llm: Literal["off", "on"] = "off",
 ) -> int:
     """Classify failure evidence given as JSON lines (FILE or - for stdin)."""
-    from classifiers.jsonl import classify_stream
+    from classifiers.evidence import Evidence
+    from classifiers.jsonl import Refine, classify_stream
+    from classifiers.taxonomy import Classification
+
+    refine: Refine | None = None
+    if llm == "on":
+        # The LLM configuration lives in Prefect blocks (one per integration).
+        from blocks.llm import load_llm_configs
+        from omicsflow.llm.enrich import enrich
+
+        try:
+            configs = load_llm_configs()
+        except Exception as exc:
+            err.print(f"--llm on needs the Prefect API for the LLM blocks: {type(exc).__name__}")
+            return 2
+
+        def refine(evidence: Evidence, deterministic: Classification) -> Classification:
+            return enrich(evidence, deterministic, configs)
 
     stream = sys.stdin if file == "-" else open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
     try:
-        for line in classify_stream(stream):
+        for line in classify_stream(stream, refine):
             print(line, flush=True)
     finally:
         if stream is not sys.stdin:

@@ -47,8 +47,8 @@ class Intake:
 
     def added(self, event: ReportEvent) -> IntakeResult:
         existing = [
-            ExistingRow(r.generation, RunState(r.state))
-            for r in self.ledger.rows_for_report(event.report_id)
+            ExistingRow(generation, RunState(state))
+            for generation, state in self.ledger.intake_view(event.report_id)
         ]
         decision = decide_intake(
             event.report_id, event.data, self.services.services, existing, self.clock()

@@ -13,6 +13,9 @@ import pytest
 
 from ledger.db import make_engine, upgrade
 from ledger.repo import Ledger
+from omicsflow.stores.base import ReportStore
+from omicsflow.stores.firestore import FirestoreReportStore
+from omicsflow.stores.local import LocalReportStore
 from tests.support.firestore_emulator import FirestoreEmulator
 from tests.support.prefect_server import PrefectServer
 from tests.support.serve_process import ServeProcess
@@ -176,3 +179,23 @@ def _base_env() -> dict[str, str]:
         "GOOGLE_CLOUD_PROJECT",
     )
     return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+@dataclass
+class Lab:
+    """A deployment plus the report store its reports live in (local or Firestore)."""
+
+    dep: Deployment
+    store: ReportStore
+
+
+@pytest.fixture(params=["local", "firestore"])
+def lab(request: pytest.FixtureRequest, omicsflow: Callable[..., Deployment]) -> Lab:
+    if request.param == "local":
+        dep = omicsflow()
+        return Lab(dep, LocalReportStore(dep.ledger.engine))
+    em: FirestoreEmulator = request.getfixturevalue("emulator")
+    dep = omicsflow(store="firestore", firestore=em)
+    collection = dep.env["OMICSFLOW_FIRESTORE_COLLECTION"]
+    store = FirestoreReportStore(em.project, collection, client=em.client(), write_timeout=3)
+    return Lab(dep, store)

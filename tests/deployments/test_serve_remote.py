@@ -18,8 +18,8 @@ from blocks.backends import HealthOmicsAccount, SeqeraToken
 from omicsflow.backends.base import AttemptIdentity
 from omicsflow.stores.base import FAILED
 from omicsflow.stores.local import LocalReportStore
+from tests.deployments import helpers as h
 from tests.deployments.conftest import Deployment
-from tests.deployments.test_serve_local_store import _final, _flow_ends, _flow_state, _rows
 from tests.support.fakes.healthomics_fake import HealthOmicsFake
 from tests.support.fakes.seqera_fake import SeqeraFake
 from tests.support.firestore_emulator import free_port
@@ -119,13 +119,13 @@ def test_healthomics_success_through_suspend_and_resume(
     report_id = f"r-{uuid.uuid4().hex[:8]}"
     omics.script(_token("omics", report_id), [("PENDING", 1), ("RUNNING", 2), ("COMPLETED", 1)])
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x.bam"})
-    row = _final(dep, report_id, "succeeded", timeout=90)
+    row = h.final(dep, report_id, "succeeded", timeout=90)
     assert omics.log.count("StartRun") == 1
     started = omics.run(_token("omics", report_id))
     assert started.body["parameters"] == {"input": "s3://in/x.bam", "sample": report_id}
     assert started.body["roleArn"].endswith("role/omics-run"), "role ARN comes from the block"
     assert row.backend_run_id == started.id and row.backend_run_key == started.uuid
-    _flow_ends(dep, row.flow_run_id, "COMPLETED/Completed")
+    h.flow_ends(dep, row.flow_run_id, "COMPLETED/Completed")
     with prefect_client(dep.env["PREFECT_API_URL"]) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -166,7 +166,7 @@ def test_healthomics_failure_keeps_evidence_apart(
         ],
     )
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
-    row = _final(dep, report_id, "failed_permanent", timeout=90)
+    row = h.final(dep, report_id, "failed_permanent", timeout=90)
     assert row.ev_failure_reason == "RUN_TASK_FAILED"
     assert row.ev_status_message == "Task ALIGN failed"
     assert row.ev_tasks and row.ev_tasks[0]["name"] == "ALIGN (S1)"
@@ -174,7 +174,7 @@ def test_healthomics_failure_keeps_evidence_apart(
     assert row.owner == "bioinformatician" and row.classified_by == "lookup"
     doc = LocalReportStore(dep.ledger.engine).get(report_id)
     assert doc["status"] == FAILED and doc["failureOwner"] == "bioinformatician"
-    _flow_ends(dep, row.flow_run_id, "FAILED/UserError")
+    h.flow_ends(dep, row.flow_run_id, "FAILED/UserError")
 
 
 def test_no_duplicate_start_after_a_crash_between_submit_and_ledger(
@@ -203,7 +203,7 @@ def test_no_duplicate_start_after_a_crash_between_submit_and_ledger(
     )
     omics.script(token, [("COMPLETED", 1)])
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
-    row = _final(dep, report_id, "succeeded", timeout=90)
+    row = h.final(dep, report_id, "succeeded", timeout=90)
     assert row.backend_run_id == earlier["id"]
     assert len([r for r in omics.runs if r.request_id == token]) == 1
     assert omics.log.count("StartRun") == 1, "only the earlier process's StartRun"
@@ -221,16 +221,16 @@ def test_restart_reattaches_runs_in_flight(
         store.create(rid, "omics", {"input_uri": "s3://in/x"})
     wait_for(
         lambda: all(
-            (rows := _rows(dep, rid))
+            (rows := h.rows(dep, rid))
             and rows[0].flow_run_id
-            and _flow_state(dep, rows[0].flow_run_id).startswith("PAUSED")
+            and h.flow_state(dep, rows[0].flow_run_id).startswith("PAUSED")
             for rid in ids
         ),
         90,
         "all three flow runs suspended",
     )
     # While suspended, the flow run's state message shows the remote status.
-    first = _rows(dep, ids[0])[0]
+    first = h.rows(dep, ids[0])[0]
     wait_for(
         lambda: (
             (fr := read_flow_run(dep.env["PREFECT_API_URL"], first.flow_run_id or ""))
@@ -246,7 +246,7 @@ def test_restart_reattaches_runs_in_flight(
     for rid in ids:
         omics.advance(_token("omics", rid))
     for rid in ids:
-        _final(dep, rid, "succeeded", timeout=90)
+        h.final(dep, rid, "succeeded", timeout=90)
     assert omics.log.count("StartRun") == starts == 3, "re-attached, never resubmitted"
 
 
@@ -261,9 +261,9 @@ def test_cancel_cancels_the_remote_run(
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
     row = wait_for(
         lambda: (
-            (r := _rows(dep, report_id))
+            (r := h.rows(dep, report_id))
             and r[0].flow_run_id
-            and _flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
+            and h.flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
             and r[0]
         ),
         90,
@@ -278,7 +278,7 @@ def test_cancel_cancels_the_remote_run(
         timeout=120,
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    final = _final(dep, report_id, "cancelled", timeout=30)
+    final = h.final(dep, report_id, "cancelled", timeout=30)
     assert omics.log.count("CancelRun") == 1
     assert omics.run(token).lifecycle.current[0] == "CANCELLED"
     assert (
@@ -286,7 +286,7 @@ def test_cancel_cancels_the_remote_run(
         == "Cancelled by operator"
     )
     wait_for(
-        lambda: _flow_state(dep, final.flow_run_id or "").startswith("CANCELLED"),
+        lambda: h.flow_state(dep, final.flow_run_id or "").startswith("CANCELLED"),
         30,
         "the suspended flow run to be cancelled",
     )
@@ -305,7 +305,7 @@ def test_throttling_is_honoured(
     for rid in ids:
         store.create(rid, "omics", {"input_uri": "s3://in/x"})
     for rid in ids:
-        _final(dep, rid, "succeeded", timeout=120)
+        h.final(dep, rid, "succeeded", timeout=120)
     # The poller is the only caller of GetRun; its limiter keeps it at the configured 2 TPS.
     assert omics.log.max_in_window({"GetRun"}, slack=0.02) <= 2
     assert omics.log.count("GetRun") > 4
@@ -345,7 +345,7 @@ def test_seqera_failure_with_error_report_apart(
         ],
     )
     LocalReportStore(dep.ledger.engine).create(report_id, "nf", {})
-    row = _final(dep, report_id, "failed_permanent", timeout=90)
+    row = h.final(dep, report_id, "failed_permanent", timeout=90)
     assert row.ev_error_message == "Workflow execution completed unsuccessfully"
     assert row.ev_error_report and "exit status (137)" in row.ev_error_report
     assert row.owner == "bioinformatician"
@@ -370,10 +370,10 @@ def test_webhook_triggers_an_immediate_poll(
     LocalReportStore(dep.ledger.engine).create(report_id, "omics", {"input_uri": "s3://in/x"})
     row = wait_for(
         lambda: (
-            (r := _rows(dep, report_id))
+            (r := h.rows(dep, report_id))
             and r[0].backend_run_id
             and r[0].flow_run_id
-            and _flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
+            and h.flow_state(dep, r[0].flow_run_id).startswith("PAUSED")
             and r[0]
         ),
         90,
@@ -398,5 +398,5 @@ def test_webhook_triggers_an_immediate_poll(
         url, content=json.dumps(event), headers={"X-Omicsflow-Webhook-Key": "shared-secret-value"}
     )
     assert ok.status_code == 202 and ok.json()["tracked"] is True
-    _final(dep, report_id, "succeeded", timeout=60)
+    h.final(dep, report_id, "succeeded", timeout=60)
     assert "shared-secret-value" not in dep.serve.log_tail(10**7)

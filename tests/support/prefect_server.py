@@ -34,6 +34,10 @@ class PrefectServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_TELEMETRY_ENABLED": "false",
             "PREFECT_UI_ENABLED": "false",
+            # Same SQLite tuning as the embedded server (deployments/prefect_server.py).
+            "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
+            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "10",
         }
         log = (self.home / "server.log").open("ab")
         self.proc = subprocess.Popen(

@@ -519,3 +519,25 @@ def test_retries_are_logged_without_secrets(
         backend.poll_many([handle])
     assert any("ThrottlingException" in r.getMessage() for r in caplog.records)
     assert not any("not-a-secret" in r.getMessage() for r in caplog.records)
+
+
+def test_many_handles_are_polled_by_listing_in_progress_runs(
+    healthomics_fake: HealthOmicsFake,
+) -> None:
+    """Above list_threshold, in-progress runs cost one ListRuns page per 100 runs and only
+    the runs that left the lists get a GetRun (so ends are seen within one pass)."""
+    backend = omics_backend(healthomics_fake, list_threshold=5)
+    handles = []
+    for i in range(12):
+        healthomics_fake.script(identity(f"list-{i}").token, [("RUNNING", 1), ("COMPLETED", 1)],
+                                auto=False)
+        handles.append(backend.submit(request(f"list-{i}")))
+    for h in handles[:3]:
+        healthomics_fake.advance(h.run_id)
+    healthomics_fake.log.reset()
+    results = backend.poll_many(handles)
+    assert [r.state for r in results[:3]] == [RemoteState.SUCCEEDED] * 3
+    assert {r.state for r in results[3:]} == {RemoteState.RUNNING}
+    assert [r.handle for r in results] == handles, "results in input order"
+    assert healthomics_fake.log.count("GetRun") == 3
+    assert healthomics_fake.log.count("ListRuns") <= 4 + 12 // 2  # 4 statuses, pages of 2
