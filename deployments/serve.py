@@ -155,7 +155,7 @@ def _serve(settings: Settings, server: EmbeddedPrefectServer | None) -> int:
         resumed.set()
         maintenance = Maintenance(rt, resumed)
         maintenance.start()
-        loop = IntakeLoop(rt.store, rt.ledger, rt.services, resumed)
+        loop = IntakeLoop(rt.store, rt.ledger, rt.services, resumed, settings.intake_workers)
         loop.start()
         poller = RemotePoller(rt, settings.remote_poll_seconds)
         poller.start()

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     runner_poll_seconds: float = Field(default=1.0, gt=0)
     # Flow-run processes the runner may hold at once (local pipelines are capped separately).
     runner_limit: int = Field(default=8, ge=1)
+    # Intake threads creating flow runs. On the embedded (SQLite) Prefect server more than
+    # two only add lock contention (bench/README.md); raise it with a PostgreSQL server.
+    intake_workers: int = Field(default=2, ge=1, le=64)
 
     # Recovery: a running row whose heartbeat is older than this is considered orphaned.
     heartbeat_seconds: float = Field(default=5.0, gt=0)

@@ -211,7 +211,8 @@ def runs_cancel(run_id: int) -> int:
     finally:
         flow_runs.close()
     messages = {
-        CancelResult.CANCELLED: f"run {run_id} cancelled",
+        CancelResult.CANCELLED: f"run {run_id} cancelled"
+        + (f"; {rep.detail}" if rep.detail else ""),
         CancelResult.NOT_ACTIVE: f"run {run_id} left alone: {rep.detail}",
         CancelResult.QUEUED_WRITE: f"run {run_id}: report store unreachable, cancel queued",
         CancelResult.NOT_FOUND: f"no run {run_id}",

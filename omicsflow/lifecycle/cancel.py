@@ -103,6 +103,15 @@ def cancel_run(
             detail="report store unreachable; cancel write queued",
         )
         return CancelReport(CancelResult.QUEUED_WRITE, state, "report store unreachable")
+    if res.result is WriteResult.FAILED_SYNC:
+        detail = (
+            "cancelled in the ledger, but the report store refused the write: the report "
+            "still shows its old status there; fix it in the store or it may run again"
+        )
+        ledger.audit(
+            actor, "cancel", "store_refused", run_id=run_id, report_id=run.report_id, detail=detail
+        )
+        return CancelReport(CancelResult.CANCELLED, state, detail)
     if res.result is WriteResult.SUPERSEDED:
         ledger.audit(
             actor,

@@ -108,6 +108,11 @@ def apply_pending(
             ledger.set_flag(OUTAGE_FLAG, f"since {datetime.now(UTC).isoformat()}: {exc}"[:250])
             log.warning("report store unreachable; terminal write for run %s queued", pw.run_id)
             return TerminalOutcome(WriteResult.OUTAGE)
+        if isinstance(exc, StoreUnavailableError):
+            # A timeout or an unavailable answer while the store is reachable again (an
+            # outage just ending): not this document's fault. Keep the write and retry it.
+            log.warning("terminal write for run %s timed out; retrying", pw.run_id)
+            return TerminalOutcome(WriteResult.OUTAGE)
         return _failed_sync(ledger, run, pw, policy, str(exc))
     moved, _ = ledger.transition(
         pw.run_id,
@@ -125,6 +130,19 @@ def apply_pending(
 def _failed_sync(
     ledger: Ledger, run: Run, pw: PendingStoreWrite, policy: ServicePolicy | None, error: str
 ) -> TerminalOutcome:
+    if run.state != RunState.RUNNING.value:
+        # A cancel of a run that never started: nothing to retry. The ledger records the
+        # cancel and why the store still says otherwise; the operator is told (cancel_run).
+        moved, _ = ledger.transition(
+            pw.run_id,
+            RunState(pw.target_state),
+            PENDING_STATES,
+            None,
+            finished_at=datetime.now(UTC),
+            reason=f"[FIRESTORE_SYNC_FAILED] {error}"[:2000],
+        )
+        ledger.drop_pending_write(pw.run_id)
+        return TerminalOutcome(WriteResult.FAILED_SYNC if moved else WriteResult.SUPERSEDED)
     pos = AttemptPosition(run.generation, run.attempt, run.seq, run.system_retries)
     nxt = sync_retry_row(pos, policy or ServicePolicy(), datetime.now(UTC))
     moved, successor = ledger.transition(

@@ -71,5 +71,3 @@ def host_processes_with(marker: str) -> list[int]:
         except OSError:
             continue
     return pids
-
-

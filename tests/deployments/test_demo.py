@@ -21,8 +21,14 @@ pytestmark = pytest.mark.integration
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "omicsflow.cli", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "omicsflow.cli", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _port_open(port: int) -> bool:
@@ -36,12 +42,20 @@ def test_demo_runs_a_report_to_completed_within_30s(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OMICSFLOW_"))}
     env.update({"OMICSFLOW_HOME": str(home), "OMICSFLOW_PREFECT_PORT": str(port)})
     log = (tmp_path / "serve.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "omicsflow.cli", "serve", "--demo"], env=env,
-                            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omicsflow.cli", "serve", "--demo"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: "omicsflow serving" in (tmp_path / "serve.log").read_text(), 120,
-                 "the demo to start")
+        wait_for(
+            lambda: "omicsflow serving" in (tmp_path / "serve.log").read_text(),
+            120,
+            "the demo to start",
+        )
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200, "UI served"
         doctor = _cli(env, "doctor")
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
@@ -56,8 +70,15 @@ def test_demo_runs_a_report_to_completed_within_30s(tmp_path: Path) -> None:
 
         row = wait_for(succeeded, 30, "a succeeded row")
         api = f"http://127.0.0.1:{port}/api"
-        fr = wait_for(lambda: (r := httpx.get(f"{api}/flow_runs/{row['flow_run_id']}").json())
-                      and r["state_type"] == "COMPLETED" and r, 30, "a Completed flow run")
+        fr = wait_for(
+            lambda: (
+                (r := httpx.get(f"{api}/flow_runs/{row['flow_run_id']}").json())
+                and r["state_type"] == "COMPLETED"
+                and r
+            ),
+            30,
+            "a Completed flow run",
+        )
         assert time.monotonic() - t0 < 30
         assert fr["state_name"] == "Completed"
         bad = _cli(env, "reports", "add", "--service", "no-such-service")

@@ -187,7 +187,11 @@ def test_failed_sync_when_the_store_refuses_the_document(
         second.scheduled_run_at - (first.finished_at or second.scheduled_run_at)
     ).total_seconds()
     assert 3500 < delay <= 3600
-    assert row.flow_run_id, "the retry series has its scheduled flow run"
+    wait_for(
+        lambda: (r := dep.ledger.get(row.id or 0)) and r.flow_run_id,
+        30,
+        "the retry series' scheduled flow run",
+    )
     assert store.get(report_id)["status"] == DATA_READY
     h.flow_ends(dep, first.flow_run_id, "FAILED/SyncFailed")
 

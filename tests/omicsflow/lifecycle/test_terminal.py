@@ -130,3 +130,26 @@ def test_a_recorded_write_survives_and_lands_later(ledger: Ledger, store: Report
     assert ledger.get(row.id).state == "system_error"  # type: ignore[union-attr]
     assert store.get(row.report_id)["errorType"] == "system"
     assert ledger.get_flag("report_store_outage") is None
+
+
+class FlakyStore(UnreachableStore):
+    """Answers a connectivity probe but times out on this write: an outage just ending."""
+
+    def check_connectivity(self, timeout_seconds: float = 5.0) -> bool:
+        return True
+
+
+def test_a_timed_out_write_is_retried_not_turned_into_failed_sync(
+    ledger: Ledger, store: ReportStore
+) -> None:
+    row = _running_row(ledger, store)
+    assert row.id is not None
+    done = finish_attempt(
+        ledger, FlakyStore(store), row, Outcome(OutcomeKind.FAILED, ErrorType.USER, "x"), POLICY
+    )
+    assert done.pending_write, "kept in the outbox for the next try"
+    assert ledger.get(row.id).state == "running"  # type: ignore[union-attr]
+    assert ledger.get_flag("report_store_outage") is None, "the store is reachable: no outage"
+    services = parse_services('[services.svc]\ncommand=["true"]\n', Path("/x/services.toml"))
+    assert drain(ledger, store, services, min_age_seconds=0)[0] == 1
+    assert ledger.get(row.id).state == "failed_permanent"  # type: ignore[union-attr]
