@@ -544,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
 
     server = PrefectServer(tmp / "prefect")
     fake = HealthOmicsFake(region=REGION)
+    # The fake pages by 2 to exercise clients' paging; HealthOmics returns up to 100.
+    fake.list_page_size = 100
     serve: ServeProcess | None = None
     sampler: Sampler | None = None
     ledger = None
@@ -622,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         # created last) waits for the rest of this cycle and all of the next one.
         budget = 3 * sweep + 60
         print(
-            f"  ended {len(sample)} remote runs; one poll cycle ~{sweep:.0f} s "
+            f"  ended {len(sample)} remote runs; one GetRun-per-run cycle would be ~{sweep:.0f} s "
             f"({in_flight} GetRun at {args.tps:g} TPS + {args.poll_seconds:g} s): "
             f"waiting up to {budget:.0f} s"
         )

@@ -23,10 +23,11 @@ from omicsflow.lifecycle.cancel import cancel_run
 from omicsflow.lifecycle.remote import ended, handle_of, record_evidence, record_poll
 from omicsflow.lifecycle.scheduling import FlowRuns
 from omicsflow.runtime import Runtime
+from omicsflow.services import ServiceConfig
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+ANNOTATIONS_PER_TICK = 50
 DEAD = {StateType.CRASHED, StateType.FAILED}
 
 
@@ -105,28 +106,44 @@ class RemotePoller:
             by_service[row.service].append(row)
         for service, svc_rows in by_service.items():
             svc = self.rt.services.get(service)
-            if svc is None:
+            if svc is not None:
+                self._poll_service(flow_runs, svc, svc_rows, states)
+
+    def _poll_service(
+        self,
+        flow_runs: FlowRuns,
+        svc: ServiceConfig,
+        rows: list[Run],
+        states: dict[str, tuple[StateType, str]],
+    ) -> None:
+        backend = backend_for(svc)
+        # One call for the whole service: the backend pages and rate-limits internally (for
+        # HealthOmics, a few ListRuns pages for all in-progress runs, then GetRun per ended run).
+        results = backend.poll_many([h for r in rows if (h := handle_of(r))])
+        self.stats.polled += len(results)
+        changed: list[tuple[Run, PollResult]] = []
+        for row, result in zip(rows, results, strict=True):
+            if result.state is RemoteState.UNKNOWN and not result.raw_status:
+                continue  # not polled this time (throttled): next tick
+            assert row.id is not None
+            if (result.raw_status, result.state.value) != (row.remote_status, row.remote_state):
+                # Written on change only: a tick over 1,000 quiet runs writes nothing.
+                record_poll(self.rt.ledger, row.id, result)
+                changed.append((row, result))
+            if not result.terminal or not row.flow_run_id:
                 continue
-            backend = backend_for(svc)
-            for i in range(0, len(svc_rows), BATCH):
-                batch = svc_rows[i : i + BATCH]
-                results = backend.poll_many([h for r in batch if (h := handle_of(r))])
-                self.stats.polled += len(results)
-                for row, result in zip(batch, results, strict=True):
-                    if result.state is RemoteState.UNKNOWN and not result.raw_status:
-                        continue  # not polled this time (throttled): next tick
-                    assert row.id is not None
-                    record_poll(self.rt.ledger, row.id, result)
-                    if not result.terminal and row.flow_run_id:
-                        self._show_status(flow_runs, row, result, states.get(row.flow_run_id))
-                    if not result.terminal or not row.flow_run_id:
-                        continue
-                    if result.state is not RemoteState.SUCCEEDED and ended(row) is None:
-                        # Evidence once, here, under this process's rate limiter.
-                        record_evidence(
-                            self.rt.ledger, row.id, backend.collect_evidence(result.handle)
-                        )
-                    self._wake_flow(flow_runs, row, states.get(row.flow_run_id))
+            if result.state is not RemoteState.SUCCEEDED and ended(row) is None:
+                # Evidence once, here, under this process's rate limiter.
+                record_evidence(self.rt.ledger, row.id, backend.collect_evidence(result.handle))
+            self._wake_flow(flow_runs, row, states.get(row.flow_run_id))
+        # Cosmetic, after every wake-up: the remote status on suspended flow runs, a bounded
+        # number per tick so a burst of changes never delays noticing ends.
+        shown = 0
+        for row, result in changed:
+            if shown >= ANNOTATIONS_PER_TICK or result.terminal or not row.flow_run_id:
+                continue
+            self._show_status(flow_runs, row, result, states.get(row.flow_run_id))
+            shown += 1
 
     def _show_status(
         self,

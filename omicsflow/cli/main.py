@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from omicsflow.cli.context import adopt_serve_environment
+from omicsflow.cli.llm import llm_app
 from omicsflow.cli.reclassify import reclassify_cmd
 from omicsflow.cli.render import run_json, short_time
 from omicsflow.errors import OmicsflowError
@@ -29,6 +30,7 @@ runs_app = App(name="runs", help="Inspect, follow and cancel runs.")
 reports_app = App(name="reports", help="Reports in the local report store.")
 app.command(runs_app)
 app.command(reports_app)
+app.command(llm_app)
 runs_app.command(reclassify_cmd, name="reclassify")
 
 out = Console()
