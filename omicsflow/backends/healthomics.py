@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from classifiers.evidence import Evidence, Platform, TaskEvidence
 from omicsflow.backends.base import PollResult, RemoteState, RunHandle, SubmitRequest
 from omicsflow.backends.ratelimit import (
+    ARRIVAL_MARGIN,
     BackendThrottledError,
     RetryPolicy,
     TokenBucket,
@@ -215,7 +216,9 @@ class HealthOmicsBackend:
         self._policy = settings.retry_policy()
         kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
         self._sleep_kwargs = kwargs
-        self.limiter = TokenBucket(settings.max_tps, settings.burst, **kwargs)
+        self.limiter = TokenBucket(
+            settings.max_tps, settings.burst, window_margin=ARRIVAL_MARGIN, **kwargs
+        )
         self._start_limiter = TokenBucket(settings.start_run_tps, 1, **kwargs)
         self._lock = threading.Lock()
         # The token is taken in botocore's last hook before the bytes go out, after

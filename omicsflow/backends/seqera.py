@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from classifiers.evidence import Evidence, Platform, TaskEvidence
 from omicsflow.backends.base import PollResult, RemoteState, RunHandle, SubmitRequest
 from omicsflow.backends.ratelimit import (
+    ARRIVAL_MARGIN,
     BackendThrottledError,
     RetryPolicy,
     TokenBucket,
@@ -166,7 +167,9 @@ class SeqeraBackend:
         )
         self._policy = settings.retry_policy()
         self._sleep_kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-        self.limiter = TokenBucket(settings.max_rps, settings.burst, **self._sleep_kwargs)
+        self.limiter = TokenBucket(
+            settings.max_rps, settings.burst, window_margin=ARRIVAL_MARGIN, **self._sleep_kwargs
+        )
 
     def __repr__(self) -> str:
         s = self.settings

@@ -217,3 +217,20 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     base = datetime(2030, 1, 1, tzinfo=UTC)
     header = format_datetime(base + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after(header, now=lambda: base.timestamp()) == pytest.approx(30.0)
+
+
+def test_window_margin_keeps_rate_calls_per_second_even_when_sends_bunch() -> None:
+    """A send delayed by scheduling lets the next one go early; the window still holds at
+    most `rate` calls in any (1 s + margin)."""
+    from omicsflow.backends.ratelimit import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(4, 1, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
+                         window_margin=0.05)
+    sent = []
+    for delay in (0.0, 0.24, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0):
+        now[0] += delay  # the caller was late (descheduled) before asking
+        bucket.acquire()
+        sent.append(now[0])
+    for i in range(len(sent) - 4):
+        assert sent[i + 4] - sent[i] >= 1.05 - 1e-9
