@@ -9,15 +9,79 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import zlib
 
+from ledger.models import Run
 from ledger.repo import Ledger
+from omicsflow.domain.states import PENDING_STATES, RunState
 from omicsflow.lifecycle.intake import Intake, IntakeResult
-from omicsflow.lifecycle.scheduling import FlowRuns
+from omicsflow.lifecycle.scheduling import BULK_LIMIT, FlowRuns
 from omicsflow.services import ServicesFile
 from omicsflow.stores.base import ReportEvent, ReportStore, Watch
 
 log = logging.getLogger(__name__)
+
+
+class FlowRunBatcher:
+    """Creates the flow runs of new rows in batches (one bulk request for up to 100).
+
+    Rows wait at most `flush_seconds` for company. If a batch fails, its rows keep no flow
+    run and the reconcile loop creates them later; a row withdrawn while it waited gets its
+    fresh flow run cancelled at once.
+    """
+
+    def __init__(self, ledger: Ledger, flush_seconds: float = 0.05) -> None:
+        self.ledger = ledger
+        self.flush_seconds = flush_seconds
+        self.queue: queue.Queue[Run | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="flow-run-batcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, row: Run) -> None:
+        self.queue.put(row)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        flow_runs = FlowRuns()
+        try:
+            while True:
+                first = self.queue.get()
+                if first is None:
+                    return
+                batch, stop = [first], False
+                deadline = time.monotonic() + self.flush_seconds
+                while len(batch) < BULK_LIMIT:
+                    try:
+                        item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._create(flow_runs, batch)
+                if stop:
+                    return
+        finally:
+            flow_runs.close()
+
+    def _create(self, flow_runs: FlowRuns, batch: list[Run]) -> None:
+        try:
+            created = flow_runs.create_many(batch)
+        except Exception:
+            log.exception("creating %d flow runs failed; reconcile will retry", len(batch))
+            return
+        for run_id, flow_run_id in created.items():
+            self.ledger.set_flow_run(run_id, flow_run_id)
+            row = self.ledger.get(run_id)
+            if row is not None and RunState(row.state) not in PENDING_STATES:
+                flow_runs.cancel_scheduled(flow_run_id, f"run is already {row.state}")
 
 
 class IntakeLoop:
@@ -35,12 +99,14 @@ class IntakeLoop:
         # Set while intake may proceed; cleared during a report-store outage.
         self.resumed = resumed
         self.queues: list[queue.Queue[ReportEvent | None]] = [queue.Queue() for _ in range(workers)]
+        self.batcher = FlowRunBatcher(ledger)
         self.threads: list[threading.Thread] = []
         self.watch: Watch | None = None
         self.counts: dict[str, int] = {r.value: 0 for r in IntakeResult}
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        self.batcher.start()
         for i, q in enumerate(self.queues):
             t = threading.Thread(target=self._work, args=(q,), name=f"intake-{i}", daemon=True)
             t.start()
@@ -55,7 +121,7 @@ class IntakeLoop:
         log.warning("report store watch error (it reconnects by itself): %s", exc)
 
     def _work(self, q: queue.Queue[ReportEvent | None]) -> None:
-        intake = Intake(self.ledger, self.services, FlowRuns())
+        intake = Intake(self.ledger, self.services, FlowRuns(), schedule=self.batcher.submit)
         try:
             while True:
                 event = q.get()
@@ -82,3 +148,4 @@ class IntakeLoop:
         self.resumed.set()
         for t in self.threads:
             t.join(timeout=10)
+        self.batcher.stop()

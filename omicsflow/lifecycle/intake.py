@@ -34,11 +34,14 @@ class Intake:
         services: ServicesFile,
         flow_runs: FlowRuns,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        schedule: Callable[[Run], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.services = services
         self.flow_runs = flow_runs
         self.clock = clock
+        # Who creates the new row's flow run: by default at once; the intake loop batches.
+        self._schedule = schedule or self.schedule
 
     def handle(self, event: ReportEvent) -> IntakeResult:
         if event.kind is ChangeKind.ADDED:
@@ -76,7 +79,7 @@ class Intake:
         )
         if row is None:
             return IntakeResult.DUPLICATE
-        self.schedule(row)
+        self._schedule(row)
         return IntakeResult.CREATED
 
     def schedule(self, row: Run) -> None:
