@@ -136,10 +136,14 @@ def _resolve_local(svc: ServiceConfig, base: Path) -> ServiceConfig:
     argv = list(svc.command)
     first_path: Path | None = None
     for i, item in enumerate(argv):
-        candidate = base / item
-        if Path(item).is_absolute() or not candidate.exists() or (i == 0 and "/" not in item):
+        if i == 0 and "/" not in item:
+            continue  # a program looked up on PATH
+        candidate = base / item  # an absolute item stays itself
+        if not candidate.exists():
             continue
         argv[i] = str(candidate.resolve())
+        # The first path is the pipeline's own file: its directory is the workdir, which the
+        # sandbox makes visible (read-only) even when it lives under the host's /tmp.
         first_path = first_path or candidate.resolve()
     if svc.workdir is not None:
         workdir = svc.workdir if svc.workdir.is_absolute() else (base / svc.workdir).resolve()

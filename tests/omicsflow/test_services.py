@@ -241,3 +241,18 @@ def test_policy_is_frozen() -> None:
     cfg = parse(GOOD).services["wgs-qc"]
     with pytest.raises(ValueError):
         cfg.max_retries = 10
+
+
+def test_an_absolute_script_path_makes_its_directory_the_workdir(tmp_path: Path) -> None:
+    """The sandbox hides the host's /tmp except the workdir: a pipeline given by absolute
+    path must get its own directory as workdir, wherever the services file lives."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    script = repo / "run.sh"
+    script.write_text("#!/bin/bash\n")
+    elsewhere = tmp_path / "conf"
+    elsewhere.mkdir()
+    text = f'[services.s]\ncommand = ["bash", "{script}"]\n'
+    svc = parse_services(text, elsewhere / "services.toml").services["s"]
+    assert svc.workdir == repo.resolve()
+    assert svc.command == ("bash", str(script.resolve()))
