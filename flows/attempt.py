@@ -31,7 +31,7 @@ from omicsflow.domain.routing import Outcome, OutcomeKind
 from omicsflow.domain.states import PREFECT_STATE_FOR, RunState
 from omicsflow.errors import OmicsflowError, TransientError
 from omicsflow.lifecycle import remote
-from omicsflow.lifecycle.enrichment import evidence_of
+from omicsflow.lifecycle.evidence import evidence_of
 from omicsflow.lifecycle.finish import Finished
 from omicsflow.runtime import get_runtime
 from omicsflow.services import ServiceConfig, ServicePolicy

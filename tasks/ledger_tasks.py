@@ -8,6 +8,7 @@ from prefect import task
 
 from classifiers.evidence import Evidence
 from classifiers.taxonomy import Classification
+from omicsflow.lifecycle.evidence import evidence_columns
 from omicsflow.runtime import get_runtime
 
 
@@ -22,16 +23,7 @@ def record_failure(run_id: int, evidence: Evidence, classification: Classificati
     """Keep each evidence field apart; set the classification unless one is already there."""
     ledger = get_runtime().ledger
     row = ledger.get(run_id)
-    values: dict[str, object] = {
-        "exit_code": evidence.exit_code,
-        "ev_failure_reason": evidence.failure_reason,
-        "ev_status_message": evidence.status_message,
-        "ev_error_message": evidence.error_message,
-        "ev_error_report": evidence.error_report,
-        "ev_tasks": [t.model_dump() for t in evidence.tasks] or None,
-        "ev_log_tail": evidence.log_tail,
-        "ev_elapsed_seconds": evidence.elapsed_seconds,
-    }
+    values = evidence_columns(evidence)
     if row is not None and not row.classified_by:
         values.update(classification.as_record())
     ledger.update_fields(run_id, **values)

@@ -30,12 +30,12 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from classifiers.classify import classify
-from classifiers.evidence import Evidence, Platform, TaskEvidence
 from classifiers.taxonomy import Classification, ClassifiedBy, Owner
 from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.domain.states import RunState, terminal_failure_state
 from omicsflow.errors import ReportNotFoundError, StoreUnavailableError, StoreWriteError
+from omicsflow.lifecycle.evidence import evidence_of
 from omicsflow.llm.config import LLMConfig
 from omicsflow.llm.enrich import enrich
 from omicsflow.llm.providers import LLMProvider
@@ -50,14 +50,6 @@ ConfigsLoader = Callable[[str], LLMConfig | None]
 RECLASSIFIABLE_STATES: frozenset[RunState] = frozenset(
     {RunState.FAILED_PERMANENT, RunState.SYSTEM_ERROR}
 )
-
-_PLATFORM_OF_BACKEND: dict[str, Platform] = {
-    "local": Platform.LOCAL,
-    "healthomics": Platform.HEALTHOMICS,
-    "seqera": Platform.SEQERA,
-    "elastic-blast": Platform.BLAST,
-    "blast": Platform.BLAST,
-}
 
 
 class EnrichStatus(str, enum.Enum):
@@ -111,10 +103,6 @@ class EnrichResult:
 # ------------------------------------------------------------------------------ pure helpers
 
 
-def platform_of(backend: str) -> Platform:
-    return _PLATFORM_OF_BACKEND.get(backend, Platform.LOCAL)
-
-
 def has_failure_evidence(run: Run) -> bool:
     return any(
         (
@@ -126,28 +114,6 @@ def has_failure_evidence(run: Run) -> bool:
             run.ev_log_tail,
         )
     ) or (run.exit_code is not None and run.exit_code != 0)
-
-
-def evidence_of(run: Run, temp_fail_exit_code: int | None = None) -> Evidence:
-    """The Evidence the attempt recorded, rebuilt field by field from the ledger row."""
-    tasks: list[TaskEvidence] = []
-    for raw in run.ev_tasks or []:
-        try:
-            tasks.append(TaskEvidence.model_validate(raw))
-        except ValidationError:
-            log.warning("run %s: unreadable task evidence ignored", run.id)
-    return Evidence(
-        platform=platform_of(run.backend),
-        exit_code=run.exit_code,
-        failure_reason=run.ev_failure_reason,
-        status_message=run.ev_status_message,
-        error_message=run.ev_error_message,
-        error_report=run.ev_error_report,
-        tasks=tuple(tasks),
-        log_tail=run.ev_log_tail,
-        elapsed_seconds=run.ev_elapsed_seconds,
-        temp_fail_exit_code=temp_fail_exit_code,
-    )
 
 
 def classification_of(run: Run) -> Classification | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from classifiers.evidence import Evidence, Platform
+from classifiers.evidence import Evidence
 from ledger.models import Run
 from ledger.repo import Ledger
 from omicsflow.backends.base import (
@@ -21,9 +21,8 @@ from omicsflow.backends.base import (
 from omicsflow.backends.factory import parameters_template
 from omicsflow.domain.parameters import render_parameters
 from omicsflow.domain.routing import OutcomeKind
+from omicsflow.lifecycle.evidence import evidence_columns, platform_of
 from omicsflow.services import ServiceConfig
-
-PLATFORMS = {"healthomics": Platform.HEALTHOMICS, "seqera": Platform.SEQERA}
 
 
 def identity_of(run: Run) -> AttemptIdentity:
@@ -95,16 +94,7 @@ def record_poll(ledger: Ledger, run_id: int, result: PollResult) -> None:
 
 def record_evidence(ledger: Ledger, run_id: int, evidence: Evidence) -> None:
     """Keep each evidence field apart, exactly as the platform said it."""
-    ledger.update_fields(
-        run_id,
-        ev_failure_reason=evidence.failure_reason,
-        ev_status_message=evidence.status_message,
-        ev_error_message=evidence.error_message,
-        ev_error_report=evidence.error_report,
-        ev_tasks=[t.model_dump() for t in evidence.tasks] or None,
-        ev_elapsed_seconds=evidence.elapsed_seconds,
-        exit_code=evidence.exit_code,
-    )
+    ledger.update_fields(run_id, **evidence_columns(evidence))
 
 
 def ended(run: Run) -> RemoteState | None:
@@ -130,6 +120,6 @@ def failure_reason(run: Run) -> str:
 def submission_evidence(svc: ServiceConfig, error: Exception) -> Evidence:
     """The platform refused the submission itself (validation, access, quota)."""
     return Evidence(
-        platform=PLATFORMS.get(svc.backend, Platform.LOCAL),
+        platform=platform_of(svc.backend),
         status_message=f"{type(error).__name__}: {error}"[:4000],
     )
