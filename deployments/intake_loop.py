@@ -81,7 +81,7 @@ class FlowRunBatcher:
             self.ledger.set_flow_run(run_id, flow_run_id)
             row = self.ledger.get(run_id)
             if row is not None and RunState(row.state) not in PENDING_STATES:
-                flow_runs.cancel_scheduled(flow_run_id, f"run is already {row.state}")
+                flow_runs.request_cancel(flow_run_id, f"run is already {row.state}")
 
 
 class IntakeLoop:

@@ -101,7 +101,7 @@ class Intake:
             reason=WITHDRAWN_REASON,
         )
         if moved and row.flow_run_id:
-            self.flow_runs.cancel_scheduled(row.flow_run_id, WITHDRAWN_REASON)
+            self.flow_runs.request_cancel(row.flow_run_id, WITHDRAWN_REASON)
         return IntakeResult.WITHDRAWN if moved else IntakeResult.NOTHING
 
     def reconcile(self) -> int:

@@ -170,20 +170,9 @@ class FlowRuns:
             uuid.UUID(flow_run_id), Scheduled(message="re-attached by omicsflow"), force=True
         )
 
-    def cancel_scheduled(self, flow_run_id: str, message: str) -> None:
-        """End a flow run that has not started (a withdrawn or cancelled row)."""
-        try:
-            fr = self.client.read_flow_run(uuid.UUID(flow_run_id))
-        except ObjectNotFound:
-            return
-        if fr.state is not None and fr.state.type in FINAL_TYPES:
-            return
-        self.client.set_flow_run_state(
-            uuid.UUID(flow_run_id), Cancelled(message=message), force=True
-        )
-
     def request_cancel(self, flow_run_id: str, message: str) -> None:
-        """Ask the runner to stop a running flow (same as the UI's Cancel)."""
+        """End a flow run: one not started (withdrawn, cancelled) is Cancelled at once; a
+        running one is set Cancelling so its runner stops the process (the UI's Cancel)."""
         from prefect.states import Cancelling
 
         try:
@@ -192,11 +181,6 @@ class FlowRuns:
             return
         if fr.state is None or fr.state.type in FINAL_TYPES:
             return
-        if fr.state.type is StateType.RUNNING:
-            self.client.set_flow_run_state(
-                uuid.UUID(flow_run_id), Cancelling(message=message), force=True
-            )
-        else:
-            self.client.set_flow_run_state(
-                uuid.UUID(flow_run_id), Cancelled(message=message), force=True
-            )
+        running = fr.state.type is StateType.RUNNING
+        state: State[Any] = Cancelling(message=message) if running else Cancelled(message=message)
+        self.client.set_flow_run_state(uuid.UUID(flow_run_id), state, force=True)
