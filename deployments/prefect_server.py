@@ -14,6 +14,18 @@ import httpx
 
 PR_SET_PDEATHSIG = 1
 
+SERVER_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_TELEMETRY_ENABLED": "false",
+    "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    # SQLite has one writer: a longer statement timeout turns lock waits into delays instead
+    # of 503s, and bigger, rarer event flushes stop them stalling flow-run creation every few
+    # seconds (measured in bench/bench_intake.py).
+    "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "10",
+}
+
 
 def _die_with_parent() -> None:
     # If serve is SIGKILLed the server must not linger holding the port and the database.
@@ -22,6 +34,10 @@ def _die_with_parent() -> None:
 
 
 class EmbeddedPrefectServer:
+    # Tests and benchmarks run it in a session of its own so they can stop or measure the
+    # whole group; `serve` keeps it in its own group so Ctrl-C reaches both at once.
+    new_session = False
+
     def __init__(self, home: Path, port: int, host: str = "127.0.0.1") -> None:
         self.home = home
         self.host = host
@@ -47,19 +63,11 @@ class EmbeddedPrefectServer:
                 "PREFECT_UI_API_URL": self.api_url,
                 "PREFECT_SERVER_API_HOST": self.host,
                 "PREFECT_SERVER_API_PORT": str(self.port),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_SERVER_TELEMETRY_ENABLED": "false",
-                # SQLite has one writer: a longer statement timeout turns lock waits into
-                # delays instead of 503s, and bigger, rarer event flushes stop them stalling
-                # flow-run creation every few seconds (measured in bench/bench_intake.py).
-                "PREFECT_SERVER_DATABASE_TIMEOUT": os.environ.get(
-                    "PREFECT_SERVER_DATABASE_TIMEOUT", "60"
-                ),
-                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
-                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "10",
-                "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             }
         )
+        # Defaults an operator's environment may override.
+        for key, value in SERVER_DEFAULTS.items():
+            env.setdefault(key, value)
         return env
 
     def start(self, timeout: float = 90.0) -> None:
@@ -81,6 +89,7 @@ class EmbeddedPrefectServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -100,11 +109,19 @@ class EmbeddedPrefectServer:
         )
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGINT)
+
+        def signal_server(sig: int) -> None:
+            if self.new_session:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+
+        signal_server(signal.SIGINT)
         try:
-            self.proc.wait(timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+            signal_server(signal.SIGKILL)
+            proc.wait(timeout=5)
