@@ -245,6 +245,8 @@ class PipelineRunner:
             kill_process_group(pgid, self.kill_grace_seconds)
         except BaseException:
             # on_start failed, or we are being interrupted: never leave the pipeline running.
+            if pass_fds:  # bwrap: see _wait_for_sandbox_child
+                _wait_for_sandbox_child(proc)
             kill_process_group(pgid, self.kill_grace_seconds)
             proc.wait()
             raise
@@ -266,6 +268,24 @@ class PipelineRunner:
         finally:
             with self._lock:
                 self._active.discard(run_key)
+
+
+def _wait_for_sandbox_child(proc: subprocess.Popen[bytes], timeout: float = 2.0) -> None:
+    """Wait (briefly) until bwrap has created its sandbox child, or has exited.
+
+    Killed in its first milliseconds, bwrap can die after clone() but before the child arms
+    --die-with-parent; that child would then run the pipeline unowned. Once the child is
+    bwrap's child, the kill below sees it as a descendant and kills it too.
+    """
+    deadline = time.monotonic() + timeout
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if children.read_text().split():
+                return
+        except OSError:
+            return
+        time.sleep(0.005)  # polling interval only; the condition is the children file
 
 
 @contextlib.contextmanager
